@@ -29,3 +29,8 @@ function trailingDigits(id: string): string | null {
   const match = /(\d+)\s*$/.exec(String(id));
   return match ? match[1] : null;
 }
+
+/** Meta: "product_group" when the ids are Shopify products (catalog item groups), "product" for items. */
+export function contentType(format: ContentIdFormat): "product" | "product_group" {
+  return format === "product" ? "product_group" : "product";
+}

@@ -1,0 +1,176 @@
+import type { Db, Prisma, Shop } from "./db";
+import type { ConsentSnapshot, OutboxStatus } from "./types";
+import { browserEventToCapi, type BrowserEvent as IngestEvent } from "./browserEvent";
+import { parseSettings } from "./settings";
+import { mergeBrowserContext } from "./purchaseMerge";
+import { asJson, decideRelease, finalFields, releaseUpdate } from "./outbox";
+import { isUniqueViolation } from "./orderIntake";
+
+// Events posted by the web pixel. Non-purchase events become outbox rows of their own; a browser Purchase only
+// contributes context (fbp, fbc, IP, UA, consent, URL) to the order's Purchase, joined by checkout token.
+
+export type BrowserIntakeResult =
+  | { outcome: "accepted"; status: OutboxStatus }
+  | { outcome: "duplicate" }
+  | { outcome: "context_merged" }
+  | { outcome: "context_stored" }
+  | { outcome: "context_late" };
+
+interface Network {
+  clientIp: string | null;
+  userAgent: string | null;
+}
+
+export async function intakeBrowserEvent(
+  db: Db,
+  shop: Shop,
+  event: IngestEvent,
+  net: Network,
+  now = new Date(),
+): Promise<BrowserIntakeResult> {
+  if (event.event_name === "Purchase") {
+    return intakeContext(db, shop, {
+      checkoutToken: event.checkout_token!,
+      eventId: event.event_id,
+      fbp: event.fbp ?? null,
+      fbc: event.fbc ?? null,
+      eventSourceUrl: event.event_source_url,
+      consent: event.consent,
+      ...net,
+    }, now);
+  }
+  if (event.checkout_token) {
+    // Checkout steps carry the same context the Purchase needs, should the thank-you page never report.
+    await upsertContext(db, shop.id, event.checkout_token, {
+      fbp: event.fbp ?? null,
+      fbc: event.fbc ?? null,
+      eventSourceUrl: null,
+      consent: event.consent,
+      ...net,
+    });
+  }
+
+  const capi = browserEventToCapi(event, { clientIp: null, userAgent: null });
+  const row = {
+    shopId: shop.id,
+    eventName: capi.event_name,
+    eventId: capi.event_id,
+    source: "browser",
+    actionSource: capi.action_source,
+    eventTime: new Date(capi.event_time * 1000),
+    checkoutToken: event.checkout_token ?? null,
+    consent: asJson(event.consent),
+    receivedAt: now,
+  };
+  const decision = decideRelease({ ...row, countryCode: null, provinceCode: null, payload: asJson(capi) as Prisma.JsonValue, consent: row.consent as Prisma.JsonValue }, parseSettings(shop.settings));
+  const data = {
+    ...row,
+    status: "held",
+    payload: asJson(capi),
+    ...(decision.status === "pending" ? { clientIp: net.clientIp, clientUserAgent: net.userAgent } : {}),
+    ...(releaseUpdate(decision, now) as object),
+  } as Prisma.OutboxEventUncheckedCreateInput;
+  try {
+    await db.outboxEvent.create({ data });
+    return { outcome: "accepted", status: data.status as OutboxStatus };
+  } catch (err) {
+    if (isUniqueViolation(err)) return { outcome: "duplicate" };
+    throw err;
+  }
+}
+
+/** A consent change in the browser; stored for the checkout so a later order of it uses the newest snapshot. */
+export async function intakeConsent(
+  db: Db,
+  shop: Shop,
+  update: { checkoutToken: string; consent: ConsentSnapshot },
+): Promise<void> {
+  await upsertContext(db, shop.id, update.checkoutToken, { consent: update.consent });
+  await db.outboxEvent.updateMany({
+    where: { shopId: shop.id, checkoutToken: update.checkoutToken, eventName: "Purchase", status: "held" },
+    data: { consent: asJson(update.consent) },
+  });
+}
+
+interface ContextInput extends Network {
+  checkoutToken: string;
+  eventId: string;
+  fbp: string | null;
+  fbc: string | null;
+  eventSourceUrl: string | null;
+  consent: ConsentSnapshot;
+}
+
+async function intakeContext(db: Db, shop: Shop, input: ContextInput, now: Date): Promise<BrowserIntakeResult> {
+  const ctx = await upsertContext(db, shop.id, input.checkoutToken, {
+    fbp: input.fbp,
+    fbc: input.fbc,
+    eventSourceUrl: input.eventSourceUrl,
+    consent: input.consent,
+    clientIp: input.clientIp,
+    userAgent: input.userAgent,
+  });
+  const purchase = await db.outboxEvent.findFirst({
+    where: { shopId: shop.id, eventName: "Purchase", checkoutToken: input.checkoutToken },
+  });
+  if (!purchase) return { outcome: "context_stored" };
+
+  // The pixel sent its Purchase to Meta with this id: the dedup coverage figure counts it.
+  const seen = purchase.eventId === input.eventId && !purchase.browserSeenAt ? { browserSeenAt: now } : {};
+  if (purchase.status !== "held") {
+    if (Object.keys(seen).length) await db.outboxEvent.update({ where: { id: purchase.id }, data: seen });
+    return { outcome: "context_late" };
+  }
+
+  const merged = mergeBrowserContext(
+    { payload: purchase.payload as never, clientIp: purchase.clientIp, clientUserAgent: purchase.clientUserAgent, consent: purchase.consent },
+    ctx,
+  );
+  const decision = decideRelease(
+    { ...purchase, payload: asJson(merged.payload) as Prisma.JsonValue, consent: merged.consent as Prisma.JsonValue },
+    parseSettings(shop.settings),
+  );
+  const res = await db.outboxEvent.updateMany({
+    where: { id: purchase.id, status: "held" },
+    data: {
+      payload: asJson(merged.payload),
+      consent: merged.consent ? asJson(merged.consent) : undefined,
+      ...(decision.status === "pending"
+        ? { clientIp: merged.clientIp, clientUserAgent: merged.clientUserAgent }
+        : finalFields(now)),
+      ...(releaseUpdate(decision, now) as Prisma.OutboxEventUpdateManyMutationInput),
+      ...seen,
+    },
+  });
+  if (res.count === 0) return { outcome: "context_late" };
+  await db.browserContext.update({ where: { id: ctx.id }, data: { usedAt: now, clientIp: null, clientUserAgent: null } });
+  return { outcome: "context_merged" };
+}
+
+async function upsertContext(
+  db: Db,
+  shopId: string,
+  checkoutToken: string,
+  fields: Partial<Omit<ContextInput, "checkoutToken" | "eventId">>,
+) {
+  // Only the fields the browser actually gave overwrite older ones.
+  const data = {
+    ...(fields.fbp ? { fbp: fields.fbp } : {}),
+    ...(fields.fbc ? { fbc: fields.fbc } : {}),
+    ...(fields.eventSourceUrl ? { eventSourceUrl: fields.eventSourceUrl } : {}),
+    ...(fields.clientIp ? { clientIp: fields.clientIp } : {}),
+    ...(fields.userAgent ? { clientUserAgent: fields.userAgent } : {}),
+    ...(fields.consent ? { consent: asJson(fields.consent) } : {}),
+  };
+  try {
+    return await db.browserContext.upsert({
+      where: { shopId_checkoutToken: { shopId, checkoutToken } },
+      create: { shopId, checkoutToken, ...data },
+      update: data,
+    });
+  } catch (err) {
+    // Two posts for one checkout raced on the insert: the other one created it, so update.
+    if (!isUniqueViolation(err)) throw err;
+    return db.browserContext.update({ where: { shopId_checkoutToken: { shopId, checkoutToken } }, data });
+  }
+}

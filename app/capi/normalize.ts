@@ -1,0 +1,358 @@
+// Normalisation and hashing of Conversions API user_data, per Meta's "customer information parameters"
+// table (see shared/spec/meta-capi.md). Framework-free: the bench compares it with Meta's SDK, and any
+// other tooling can check its hashes. Unusable input gives null (the key is then left out), never an
+// exception: one bad value must not fail a whole event batch.
+
+import { createHash } from "node:crypto";
+import {
+  CA_PROVINCES,
+  COUNTRIES,
+  MONTH_FIRST_COUNTRIES,
+  NATIONAL_NUMBER_MAX,
+  TRUNK_PREFIXES,
+  US_STATES,
+} from "./geo";
+
+export type HashField = "em" | "ph" | "fn" | "ln" | "ge" | "db" | "ct" | "st" | "zp" | "country" | "external_id";
+
+/** The address's country: ISO alpha-2 in any case, or a country name. */
+export interface NormalizeContext {
+  country?: string | null;
+}
+
+// Longer input is not a customer attribute but junk (or an attack on the regexes): refuse it.
+const MAX_INPUT_LENGTH = 1000;
+
+const SHA256_HEX = /^[0-9a-f]{64}$/i;
+const NON_ASCII = /[^\x00-\x7f]/;
+// Letters of any script survive; punctuation, symbols, whitespace and control characters do not.
+const PUNCT_SYMBOL_SPACE = /[\p{P}\p{S}\s\p{Cc}]+/gu;
+const NOT_LETTER_OR_MARK = /[^\p{L}\p{M}]+/gu;
+
+const MARKS = /\p{M}+/gu;
+const AMPERSAND = /&/g;
+const SAINT_ABBREVIATION = /\bst\b/g;
+const NOT_LETTER = /[^\p{L}]+/gu;
+/** Lookup key for names: case, accents, spacing and punctuation ignored; "&" reads "and", "St" "Saint". */
+function foldKey(s: string): string {
+  return s
+    .normalize("NFD")
+    .replace(MARKS, "")
+    .toLowerCase()
+    .replaceAll("ß", "ss")
+    .replace(AMPERSAND, " and ")
+    .replace(SAINT_ABBREVIATION, "saint")
+    .replace(NOT_LETTER, "");
+}
+
+// ---- lookup tables, built once ----
+
+const CALLING_CODE = new Map<string, string>();
+const COUNTRY_BY_CODE = new Map<string, string>(); // lowercase alpha-2 and alpha-3
+const COUNTRY_BY_NAME = new Map<string, string>(); // folded names and aliases
+for (const [alpha2, alpha3, callingCode, ...names] of COUNTRIES) {
+  CALLING_CODE.set(alpha2, callingCode);
+  COUNTRY_BY_CODE.set(alpha2.toLowerCase(), alpha2);
+  COUNTRY_BY_CODE.set(alpha3.toLowerCase(), alpha2);
+  for (const name of names) COUNTRY_BY_NAME.set(foldKey(name), alpha2);
+}
+const CALLING_CODES = new Set(CALLING_CODE.values());
+// Calling codes whose national numbers may start with 0 (Italy's 06…): that 0 is never a trunk prefix.
+const ZERO_KEEPING_CALLING_CODES = new Set(
+  Object.entries(TRUNK_PREFIXES)
+    .filter(([, prefixes]) => prefixes.length === 0)
+    .map(([country]) => CALLING_CODE.get(country)),
+);
+const DEFAULT_TRUNK_PREFIXES = [["0"]] as const;
+
+function subdivisionMap(rows: readonly (readonly string[])[]): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const [code, ...names] of rows) {
+    map.set(code.toLowerCase(), code.toLowerCase());
+    for (const name of names) map.set(foldKey(name), code.toLowerCase());
+  }
+  return map;
+}
+const SUBDIVISIONS: Readonly<Record<string, Map<string, string>>> = {
+  US: subdivisionMap(US_STATES),
+  CA: subdivisionMap(CA_PROVINCES),
+};
+// Without a country only names are looked up: a bare 2-letter value is taken as a code as it is.
+const SUBDIVISION_BY_NAME = new Map<string, string>();
+for (const [code, ...names] of [...US_STATES, ...CA_PROVINCES]) {
+  for (const name of names) if (name.length > 2) SUBDIVISION_BY_NAME.set(foldKey(name), code.toLowerCase());
+}
+
+const MONTH_FIRST = new Set(MONTH_FIRST_COUNTRIES);
+const MONTHS = new Map<string, number>();
+[
+  "january",
+  "february",
+  "march",
+  "april",
+  "may",
+  "june",
+  "july",
+  "august",
+  "september",
+  "october",
+  "november",
+  "december",
+].forEach((name, i) => {
+  MONTHS.set(name, i + 1);
+  MONTHS.set(name.slice(0, 3), i + 1);
+});
+MONTHS.set("sept", 9);
+
+const GENDERS = new Map([
+  ["f", "f"],
+  ["female", "f"],
+  ["woman", "f"],
+  ["m", "m"],
+  ["male", "m"],
+  ["man", "m"],
+]);
+
+// ---- public API ----
+
+export function sha256Hex(s: string): string {
+  return createHash("sha256").update(s, "utf8").digest("hex");
+}
+
+/** ISO alpha-2 (uppercase) from a code or a country name ("United States", "USA", "UK", "Deutschland"), or null. */
+export function countryCodeOf(raw: unknown): string | null {
+  if (typeof raw !== "string" || raw.length > MAX_INPUT_LENGTH) return null;
+  const s = raw.trim();
+  if (s.length === 0) return null;
+  if (s.length <= 3) {
+    const byCode = COUNTRY_BY_CODE.get(s.toLowerCase());
+    if (byCode) return byCode;
+  }
+  const key = foldKey(s);
+  // "U.S.A." folds to a code.
+  return COUNTRY_BY_NAME.get(key) ?? COUNTRY_BY_CODE.get(key) ?? null;
+}
+
+/** Normalised value per Meta's table, or null when the value is unusable. Never throws. */
+export function normalize(field: HashField, raw: unknown, context?: NormalizeContext): string | null {
+  try {
+    return normalizeField(field, raw, context);
+  } catch {
+    // Only reachable through hostile input (a throwing getter on the context): the contract is null.
+    return null;
+  }
+}
+
+/**
+ * Lowercase SHA-256 hex of the normalised value, or null. A value that already is a 64-hex SHA-256 passes
+ * through lowercased (never hashed twice). Never throws.
+ */
+export function normalizeAndHash(field: HashField, raw: unknown, context?: NormalizeContext): string | null {
+  if (typeof raw === "string" && raw.length <= MAX_INPUT_LENGTH) {
+    const s = raw.trim();
+    // 64 hex only: a 32-hex value (an MD5-looking customer id) is raw data and gets hashed.
+    if (s.length === 64 && SHA256_HEX.test(s)) return s.toLowerCase();
+  }
+  const normalized = normalize(field, raw, context);
+  return normalized === null ? null : sha256Hex(normalized);
+}
+
+// ---- fields ----
+
+function normalizeField(field: HashField, raw: unknown, context: NormalizeContext | undefined): string | null {
+  if (field === "db" && raw instanceof Date) return dateFromDate(raw);
+  const s = textOf(raw, field);
+  if (s === null) return null;
+  switch (field) {
+    case "em":
+      return normalizeEmail(s);
+    case "ph":
+      return normalizePhone(s, contextCountry(context));
+    case "fn":
+    case "ln":
+      return nonEmpty(s.toLowerCase().normalize("NFC").replace(PUNCT_SYMBOL_SPACE, ""));
+    case "ge":
+      return GENDERS.get(s.toLowerCase()) ?? null;
+    case "db":
+      return normalizeDate(s, contextCountry(context));
+    case "ct":
+      return nonEmpty(s.toLowerCase().normalize("NFC").replace(NOT_LETTER_OR_MARK, ""));
+    case "st":
+      return normalizeState(s, contextCountry(context));
+    case "zp":
+      return normalizeZip(s, contextCountry(context), typeof raw !== "string");
+    case "country":
+      return countryCodeOf(s)?.toLowerCase() ?? null;
+    case "external_id":
+      // An identifier, compared exactly on every channel: case is significant, so only trimmed.
+      return s;
+    default:
+      return null;
+  }
+}
+
+const NUMERIC_FIELDS: ReadonlySet<HashField> = new Set(["ph", "zp", "external_id", "db"]);
+
+/** Trimmed text of the input; integers are accepted where a field may be numeric. */
+function textOf(raw: unknown, field: HashField): string | null {
+  let s: string;
+  if (typeof raw === "string") {
+    if (raw.length > MAX_INPUT_LENGTH) return null;
+    s = raw.trim();
+  } else if (typeof raw === "number" && NUMERIC_FIELDS.has(field)) {
+    if (!Number.isSafeInteger(raw) || raw < 0) return null;
+    s = String(raw);
+  } else if (typeof raw === "bigint" && NUMERIC_FIELDS.has(field)) {
+    if (raw < 0n) return null;
+    s = raw.toString();
+    if (s.length > MAX_INPUT_LENGTH) return null;
+  } else {
+    return null;
+  }
+  return s.length === 0 ? null : s;
+}
+
+function nonEmpty(s: string): string | null {
+  return s.length === 0 ? null : s;
+}
+
+function contextCountry(context: NormalizeContext | undefined): string | null {
+  return context ? countryCodeOf(context.country) : null;
+}
+
+// Plausibly an address: one @, no whitespace, a dotted domain without empty labels.
+const EMAIL = /^[^\s@]+@(?:[^\s@.]+\.)+[^\s@.]+$/;
+function normalizeEmail(s: string): string | null {
+  const email = s.toLowerCase();
+  return EMAIL.test(email) ? email : null;
+}
+
+// The number is the first run of digits and phone punctuation; what follows it (x123, ext. 12, #5,
+// "(mobile)") is an extension or a comment.
+const PHONE_RUN = /[+\d][\d\s()./\-\u2010-\u2015]*/;
+const NON_DIGITS = /\D+/g;
+const LEADING_ZEROS = /^0+/;
+function normalizePhone(s: string, country: string | null): string | null {
+  const run = PHONE_RUN.exec(NON_ASCII.test(s) ? s.normalize("NFKC") : s); // NFKC: full-width digits
+  if (!run) return null;
+  let digits = run[0].replace(NON_DIGITS, "");
+  if (run[0][0] === "+" || digits.startsWith("00")) {
+    digits = dropTrunkAfterCallingCode(digits.replace(LEADING_ZEROS, ""));
+  } else if (country) {
+    digits = nationalToInternational(digits, country);
+  } else if (digits[0] === "0" || digits.length < 11) {
+    // A national number without its country: its calling code cannot be known.
+    return null;
+  } else {
+    digits = dropTrunkAfterCallingCode(digits);
+  }
+  return digits.length >= 7 && digits.length <= 15 ? digits : null;
+}
+
+function nationalToInternational(digits: string, country: string): string {
+  const callingCode = CALLING_CODE.get(country)!;
+  for (const [prefix, nationalLength] of TRUNK_PREFIXES[country] ?? DEFAULT_TRUNK_PREFIXES) {
+    if (digits.startsWith(prefix) && (nationalLength === undefined || digits.length === prefix.length + nationalLength)) {
+      return callingCode + digits.slice(prefix.length);
+    }
+  }
+  // Longer than any national number and starting with the calling code: international without the "+"
+  // (a US 1 650 555 1212, an Indian 91 98765 43210).
+  if (digits.startsWith(callingCode) && digits.length > (NATIONAL_NUMBER_MAX[country] ?? 10)) return digits;
+  return callingCode + digits;
+}
+
+/** "+44 (0)20…" and "+44 020…" carry the national trunk 0 after the calling code: it is not dialled. */
+function dropTrunkAfterCallingCode(digits: string): string {
+  // Calling codes are a prefix code, so the first 1-3 digit match is the one.
+  for (let n = 1; n <= 3; n++) {
+    const callingCode = digits.slice(0, n);
+    if (CALLING_CODES.has(callingCode)) {
+      return digits[n] === "0" && !ZERO_KEEPING_CALLING_CODES.has(callingCode)
+        ? callingCode + digits.slice(n + 1)
+        : digits;
+    }
+  }
+  return digits;
+}
+
+const TWO_LETTERS = /^[a-z]{2}$/;
+const ISO_SUBDIVISION = /^([a-z]{2})-([a-z]{2})$/; // "US-CA"
+function normalizeState(s: string, country: string | null): string | null {
+  const lower = s.toLowerCase().normalize("NFC");
+  const subdivisions = country ? SUBDIVISIONS[country] : undefined;
+  if (country && subdivisions) {
+    const iso = ISO_SUBDIVISION.exec(lower);
+    const code = subdivisions.get(iso && iso[1] === country.toLowerCase() ? iso[2] : foldKey(lower));
+    if (code) return code;
+    // Meta wants the 2-letter code for the US: anything else cannot match.
+    if (country === "US") return null;
+  } else if (!country) {
+    if (TWO_LETTERS.test(lower)) return lower;
+    const code = SUBDIVISION_BY_NAME.get(foldKey(lower));
+    if (code) return code;
+  }
+  return nonEmpty(lower.replace(PUNCT_SYMBOL_SPACE, ""));
+}
+
+const NOT_ALPHANUMERIC = /[^a-z0-9]+/g;
+const US_ZIP = /^\d{5}(?:\d{4})?$/;
+const US_ZIP_PLUS_4 = /^\d{5}-\d{4}$/;
+function normalizeZip(s: string, country: string | null, wasNumber: boolean): string | null {
+  let zip = (NON_ASCII.test(s) ? s.normalize("NFKC") : s).toLowerCase().replace(NOT_ALPHANUMERIC, "");
+  if (country === "US") {
+    // A ZIP stored as a number lost its leading zeros (Boston's 02134 became 2134).
+    if (wasNumber) zip = zip.padStart(zip.length > 5 ? 9 : 5, "0");
+    return US_ZIP.test(zip) ? zip.slice(0, 5) : null;
+  }
+  // Without a country, "94025-1234" is still unmistakably a US ZIP+4.
+  if (!country && US_ZIP_PLUS_4.test(s)) return zip.slice(0, 5);
+  return nonEmpty(zip);
+}
+
+const ISO_DATE_PREFIX = /^(\d{4})-(\d{1,2})-(\d{1,2})(?:[t\s]|$)/;
+const DATE_SEPARATORS = /[\s,./-]+/;
+const EIGHT_DIGITS = /^\d{8}$/;
+const DAY_OR_MONTH = /^(\d{1,2})(?:st|nd|rd|th)?$/;
+const YEAR = /^\d{4}$/;
+const ONE_OR_TWO_DIGITS = /^\d{1,2}$/;
+function normalizeDate(s: string, country: string | null): string | null {
+  const lower = s.toLowerCase();
+  const iso = ISO_DATE_PREFIX.exec(lower);
+  if (iso) return formatDate(+iso[1], +iso[2], +iso[3]);
+  if (EIGHT_DIGITS.test(lower)) return formatDate(+lower.slice(0, 4), +lower.slice(4, 6), +lower.slice(6, 8));
+
+  const parts = lower.split(DATE_SEPARATORS).filter((p) => p.length > 0);
+  if (parts.length !== 3) return null;
+  const monthIndex = parts.findIndex((p) => MONTHS.has(p));
+  if (monthIndex >= 0) {
+    // "March 15, 1990", "15 March 1990", "15-Mar-1990": the month is named, the year has 4 digits.
+    const [a, b] = parts.filter((_, i) => i !== monthIndex);
+    const [yearPart, dayPart] = YEAR.test(a) ? [a, b] : [b, a];
+    const day = DAY_OR_MONTH.exec(dayPart);
+    return YEAR.test(yearPart) && day ? formatDate(+yearPart, MONTHS.get(parts[monthIndex])!, +day[1]) : null;
+  }
+  const [p0, p1, p2] = parts;
+  if (YEAR.test(p0) && DAY_OR_MONTH.test(p1) && DAY_OR_MONTH.test(p2)) return formatDate(+p0, +p1, +p2);
+  if (!YEAR.test(p2) || !ONE_OR_TWO_DIGITS.test(p0) || !ONE_OR_TWO_DIGITS.test(p1)) return null;
+  const a = +p0;
+  const b = +p1;
+  // A part over 12 can only be the day. Otherwise: dotted dates are European (15.03.1990); slashes and
+  // dashes read month first in the US and its territories (and when the country is unknown), day first
+  // elsewhere.
+  const dayFirst = a > 12 || (b <= 12 && (lower.includes(".") || (country !== null && !MONTH_FIRST.has(country))));
+  return dayFirst ? formatDate(+p2, b, a) : formatDate(+p2, a, b);
+}
+
+function dateFromDate(d: Date): string | null {
+  // A Date for a birthday is midnight UTC of that day (how databases and JSON carry a date-only value).
+  return Number.isNaN(d.getTime()) ? null : formatDate(d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate());
+}
+
+/** YYYYMMDD of a real date between 1900-01-01 and today, else null. */
+function formatDate(year: number, month: number, day: number): string | null {
+  if (year < 1900 || month < 1 || month > 12 || day < 1) return null;
+  const date = new Date(Date.UTC(year, month - 1, day));
+  if (date.getUTCMonth() !== month - 1 || date.getTime() > Date.now()) return null; // Feb 30, the future
+  return `${year}${month < 10 ? "0" : ""}${month}${day < 10 ? "0" : ""}${day}`;
+}

@@ -1,0 +1,355 @@
+import type { Db, OutboxEvent, Prisma, Shop } from "./db";
+import type { CapiEvent, ConsentSnapshot, OutboxStatus, SuppressReason } from "./types";
+import { parseSettings, type ShopSettings } from "./settings";
+import { applyLdu, decideConsent } from "./consent";
+
+// The durable outbox: the lifecycle of one row per (shop, event_name, event_id).
+//   held -> pending -> sending -> sent, or the terminal failed | expired | suppressed.
+// Raw IP and user agent sit in their own columns and are erased as soon as a row is final.
+
+export const FINAL_STATUSES: OutboxStatus[] = ["sent", "failed", "expired", "suppressed"];
+
+/** Meta rejects a whole request when one event is older than this; physical_store events get 62 days. */
+export const EVENT_WINDOW_MS = { default: 7 * 86_400_000, physical_store: 62 * 86_400_000 };
+/** Expire a little before Meta would, so a batch is never rejected for an event crossing the line in flight. */
+const WINDOW_MARGIN_MS = 60 * 60_000;
+
+export type OutboxRow = OutboxEvent;
+
+export function isConnected(shop: Pick<Shop, "pixelId" | "tokenCiphertext">): boolean {
+  return Boolean(shop.pixelId && shop.tokenCiphertext);
+}
+
+/** The shop's test event code while it is still valid; test codes expire so test mode cannot leak into production. */
+export function activeTestEventCode(
+  shop: Pick<Shop, "testEventCode" | "testEventCodeSetAt">,
+  settings: ShopSettings,
+  now = new Date(),
+): string | null {
+  if (!shop.testEventCode) return null;
+  const setAt = shop.testEventCodeSetAt?.getTime() ?? 0;
+  return now.getTime() - setAt < settings.testEventCodeTtlHours * 3_600_000 ? shop.testEventCode : null;
+}
+
+export function windowStart(actionSource: string, now: Date): Date {
+  const window = actionSource === "physical_store" ? EVENT_WINDOW_MS.physical_store : EVENT_WINDOW_MS.default;
+  return new Date(now.getTime() - window + WINDOW_MARGIN_MS);
+}
+
+export function isInsideWindow(row: Pick<OutboxRow, "actionSource" | "eventTime">, now = new Date()): boolean {
+  return row.eventTime > windowStart(row.actionSource, now);
+}
+
+/** Fields that erase raw network identifiers when a row becomes final. */
+export function finalFields(now: Date) {
+  return { clientIp: null, clientUserAgent: null, leaseOwner: null, leaseUntil: null, finalAt: now };
+}
+
+export function asJson(value: unknown): Prisma.InputJsonValue {
+  return value as Prisma.InputJsonValue;
+}
+
+export function readConsent(raw: unknown): ConsentSnapshot | null {
+  if (!raw || typeof raw !== "object") return null;
+  const c = raw as Record<string, unknown>;
+  return typeof c.marketingAllowed === "boolean" ? (c as unknown as ConsentSnapshot) : null;
+}
+
+export type ReleaseDecision =
+  | { status: "pending"; payload: CapiEvent; lduApplied: boolean }
+  | { status: "suppressed"; reason: SuppressReason };
+
+/** Consent is decided when an event leaves `held` (and again for pending rows after a policy change). */
+export function decideRelease(
+  row: Pick<OutboxRow, "consent" | "countryCode" | "provinceCode" | "payload">,
+  settings: ShopSettings,
+): ReleaseDecision {
+  const decision = decideConsent({
+    snapshot: readConsent(row.consent),
+    countryCode: row.countryCode,
+    provinceCode: row.provinceCode,
+    policy: settings.consentPolicy,
+    optInRegions: settings.optInRegions,
+    lduStates: settings.lduStates,
+  });
+  if (!decision.send) return { status: "suppressed", reason: decision.reason };
+  return {
+    status: "pending",
+    payload: applyLdu(row.payload as unknown as CapiEvent, decision),
+    lduApplied: decision.ldu !== null,
+  };
+}
+
+/** Data for an update that applies a release decision to a row. */
+export function releaseUpdate(decision: ReleaseDecision, now: Date): Prisma.OutboxEventUpdateInput {
+  if (decision.status === "suppressed") {
+    return { status: "suppressed", suppressReason: decision.reason, holdUntil: null, releasedAt: now, ...finalFields(now) };
+  }
+  return {
+    status: "pending",
+    payload: asJson(decision.payload),
+    lduApplied: decision.lduApplied,
+    holdUntil: null,
+    releasedAt: now,
+    nextAttemptAt: now,
+  };
+}
+
+/** Releases held rows whose wait for browser context is over; the consent fallback decides. */
+export async function releaseDueHeld(db: Db, now = new Date(), limit = 500): Promise<number> {
+  const rows = await db.outboxEvent.findMany({
+    where: { status: "held", holdUntil: { lte: now } },
+    include: { shop: { select: { settings: true } } },
+    take: limit,
+  });
+  for (const row of rows) {
+    const decision = decideRelease(row, parseSettings(row.shop.settings));
+    // The status guard keeps a concurrent merge (which releases the row itself) from being overwritten.
+    await db.outboxEvent.updateMany({
+      where: { id: row.id, status: "held" },
+      data: releaseUpdate(decision, now) as Prisma.OutboxEventUpdateManyMutationInput,
+    });
+  }
+  return rows.length;
+}
+
+/** Re-decides consent for a shop's rows not yet sent, after the merchant changed the consent policy. */
+export async function redecidePending(db: Db, shopId: string, now = new Date()): Promise<number> {
+  const shop = await db.shop.findUniqueOrThrow({ where: { id: shopId } });
+  const settings = parseSettings(shop.settings);
+  const rows = await db.outboxEvent.findMany({ where: { shopId, status: "pending" } });
+  let changed = 0;
+  for (const row of rows) {
+    const decision = decideRelease(row, settings);
+    if (decision.status === "suppressed" || decision.lduApplied !== row.lduApplied) {
+      const res = await db.outboxEvent.updateMany({
+        where: { id: row.id, status: "pending" },
+        data: releaseUpdate(decision, now) as Prisma.OutboxEventUpdateManyMutationInput,
+      });
+      changed += res.count;
+    }
+  }
+  return changed;
+}
+
+/** Rows leased by a dispatcher that died go back to pending; they may have reached Meta, so the resend is recorded. */
+export async function reclaimExpiredLeases(db: Db, now = new Date()): Promise<number> {
+  const res = await db.outboxEvent.updateMany({
+    where: { status: "sending", leaseUntil: { lt: now } },
+    data: { status: "pending", leaseOwner: null, leaseUntil: null, nextAttemptAt: now, ambiguousSends: { increment: 1 } },
+  });
+  return res.count;
+}
+
+/** Events that would be older than Meta's window by the time they are sent become `expired`, never sent. */
+export async function expireStale(db: Db, now = new Date()): Promise<number> {
+  const data = {
+    status: "expired",
+    lastErrorMessage: "Older than Meta's event window: Meta would reject it.",
+    ...finalFields(now),
+  };
+  const online = await db.outboxEvent.updateMany({
+    where: {
+      status: { in: ["held", "pending"] },
+      actionSource: { not: "physical_store" },
+      eventTime: { lt: windowStart("website", now) },
+    },
+    data,
+  });
+  const stores = await db.outboxEvent.updateMany({
+    where: {
+      status: { in: ["held", "pending"] },
+      actionSource: "physical_store",
+      eventTime: { lt: windowStart("physical_store", now) },
+    },
+    data,
+  });
+  return online.count + stores.count;
+}
+
+export interface ClaimedBatch {
+  shopId: string;
+  lease: string;
+  rows: Pick<OutboxRow, "id" | "eventName" | "eventId" | "payload" | "clientIp" | "clientUserAgent" | "attempts">[];
+}
+
+/**
+ * Leases up to `limit` due rows of one shop. The lease token is unique per claim, and the status guard in the
+ * update makes each row go to exactly one claimer, on SQLite and on PostgreSQL with several dispatchers.
+ */
+export async function claimBatch(
+  db: Db,
+  shopId: string,
+  lease: string,
+  opts: { limit: number; leaseMs: number; now?: Date },
+): Promise<ClaimedBatch> {
+  const now = opts.now ?? new Date();
+  const candidates = await db.outboxEvent.findMany({
+    where: { shopId, status: "pending", nextAttemptAt: { lte: now } },
+    orderBy: { nextAttemptAt: "asc" },
+    select: { id: true },
+    take: opts.limit,
+  });
+  if (candidates.length === 0) return { shopId, lease, rows: [] };
+  await db.outboxEvent.updateMany({
+    where: { id: { in: candidates.map((c) => c.id) }, status: "pending" },
+    data: {
+      status: "sending",
+      leaseOwner: lease,
+      leaseUntil: new Date(now.getTime() + opts.leaseMs),
+      attempts: { increment: 1 },
+    },
+  });
+  const rows = await db.outboxEvent.findMany({
+    where: { leaseOwner: lease, status: "sending" },
+    select: { id: true, eventName: true, eventId: true, payload: true, clientIp: true, clientUserAgent: true, attempts: true },
+  });
+  return { shopId, lease, rows };
+}
+
+/** The event exactly as it goes to Meta: the stored (hashed) payload plus the raw IP and UA. */
+export function eventForMeta(row: ClaimedBatch["rows"][number]): CapiEvent {
+  const event = row.payload as unknown as CapiEvent;
+  if (!row.clientIp && !row.clientUserAgent) return event;
+  return {
+    ...event,
+    user_data: {
+      ...event.user_data,
+      ...(row.clientIp ? { client_ip_address: row.clientIp } : {}),
+      ...(row.clientUserAgent ? { client_user_agent: row.clientUserAgent } : {}),
+    },
+  };
+}
+
+export async function markSent(
+  db: Db,
+  ids: string[],
+  lease: string,
+  meta: { fbtraceId: string | null; eventsReceived: number },
+  now = new Date(),
+): Promise<number> {
+  const res = await db.outboxEvent.updateMany({
+    where: { id: { in: ids }, leaseOwner: lease },
+    data: {
+      status: "sent",
+      sentAt: now,
+      lastFbtraceId: meta.fbtraceId,
+      metaResponse: asJson({ events_received: meta.eventsReceived, fbtrace_id: meta.fbtraceId, batch_size: ids.length }),
+      ...finalFields(now),
+    },
+  });
+  return res.count;
+}
+
+export interface ErrorFields {
+  code: number | null;
+  subcode: number | null;
+  message: string;
+  fbtraceId: string | null;
+}
+
+function errorData(err: ErrorFields) {
+  return {
+    lastErrorCode: err.code,
+    lastErrorSubcode: err.subcode,
+    lastErrorMessage: err.message.slice(0, 1000),
+    lastFbtraceId: err.fbtraceId,
+  };
+}
+
+/** Back to pending for a later attempt; `ambiguous` records that the request may have reached Meta. */
+export async function markRetry(
+  db: Db,
+  ids: string[],
+  lease: string,
+  err: ErrorFields,
+  opts: { nextAttemptAt: Date; ambiguous: boolean; countAttempt: boolean },
+): Promise<void> {
+  await db.outboxEvent.updateMany({
+    where: { id: { in: ids }, leaseOwner: lease },
+    data: {
+      status: "pending",
+      leaseOwner: null,
+      leaseUntil: null,
+      nextAttemptAt: opts.nextAttemptAt,
+      ...(opts.ambiguous ? { ambiguousSends: { increment: 1 } } : {}),
+      ...(opts.countAttempt ? {} : { attempts: { decrement: 1 } }),
+      ...errorData(err),
+    },
+  });
+}
+
+/** Terminal: Meta rejected the event itself (`failed`) or it is too old (`expired`). */
+export async function markFinalError(
+  db: Db,
+  ids: string[],
+  lease: string,
+  status: "failed" | "expired",
+  err: ErrorFields,
+  now = new Date(),
+): Promise<void> {
+  await db.outboxEvent.updateMany({
+    where: { id: { in: ids }, leaseOwner: lease },
+    data: { status, ...errorData(err), ...finalFields(now) },
+  });
+}
+
+/** Gives back every lease of a stopping dispatcher, so another one can send those rows at once. */
+export async function releaseLeases(db: Db, leasePrefix: string, now = new Date()): Promise<number> {
+  const res = await db.outboxEvent.updateMany({
+    where: { status: "sending", leaseOwner: { startsWith: leasePrefix } },
+    data: { status: "pending", leaseOwner: null, leaseUntil: null, nextAttemptAt: now },
+  });
+  return res.count;
+}
+
+export interface ReplayResult {
+  requeued: number;
+  outsideWindow: number;
+}
+
+/**
+ * Re-queues failed (or, by request, other final) events, keeping their event ids so Meta deduplicates.
+ * Only events still inside Meta's window can go; the rest stay as they are and are counted.
+ */
+export async function replay(
+  db: Db,
+  filter: { shopId: string; statuses: OutboxStatus[]; since?: Date; ids?: string[] },
+  now = new Date(),
+): Promise<ReplayResult> {
+  const where = {
+    shopId: filter.shopId,
+    status: { in: filter.statuses },
+    ...(filter.since ? { receivedAt: { gte: filter.since } } : {}),
+    ...(filter.ids ? { id: { in: filter.ids } } : {}),
+  };
+  const inside = {
+    OR: [
+      { actionSource: { not: "physical_store" }, eventTime: { gt: windowStart("website", now) } },
+      { actionSource: "physical_store", eventTime: { gt: windowStart("physical_store", now) } },
+    ],
+  };
+  const requeued = await db.outboxEvent.updateMany({
+    where: { ...where, ...inside },
+    data: { status: "pending", nextAttemptAt: now, attempts: 0, suppressReason: null, finalAt: null, leaseOwner: null },
+  });
+  const outsideWindow = await db.outboxEvent.count({ where });
+  return { requeued: requeued.count, outsideWindow };
+}
+
+/** Deletes final rows (and stale browser context) older than each shop's retention period. */
+export async function prune(db: Db, now = new Date()): Promise<number> {
+  const shops = await db.shop.findMany({ select: { id: true, domain: true, settings: true } });
+  let removed = 0;
+  for (const shop of shops) {
+    const cutoff = new Date(now.getTime() - parseSettings(shop.settings).retentionDays * 86_400_000);
+    const res = await db.outboxEvent.deleteMany({
+      where: { shopId: shop.id, status: { in: FINAL_STATUSES }, finalAt: { lt: cutoff } },
+    });
+    await db.webhookReceipt.deleteMany({ where: { shopDomain: shop.domain, receivedAt: { lt: cutoff } } });
+    removed += res.count;
+  }
+  // Browser context (raw IP and UA) is only useful until its order arrives; Shopify retries webhooks for ~4 h.
+  await db.browserContext.deleteMany({ where: { receivedAt: { lt: new Date(now.getTime() - 86_400_000) } } });
+  return removed;
+}

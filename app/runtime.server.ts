@@ -1,0 +1,76 @@
+import path from "node:path";
+import prisma from "./db.server";
+import type { Shop } from "./capi/db";
+import { graphConfigFromEnv } from "./capi/graphClient";
+import { loadKeyRing, type KeyRing } from "./capi/tokenCrypto";
+import { Dispatcher } from "./capi/dispatcher";
+import type { ConnectDeps } from "./capi/shopConfig";
+
+// Process-wide configuration read once from the environment, shared by the web server, the worker and the ops CLI.
+
+function intEnv(name: string, fallback: number, min = 0): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be a whole number ≥ ${min} (got "${raw}")`);
+  return n;
+}
+
+export const isProduction = process.env.NODE_ENV === "production";
+
+export const config = {
+  purchaseHoldSeconds: intEnv("PURCHASE_HOLD_SECONDS", 60),
+  trustProxyHops: intEnv("TRUST_PROXY_HOPS", 0),
+  dispatcherInProcess: (process.env.DISPATCHER_IN_PROCESS ?? "true") !== "false",
+  retryBaseMs: intEnv("RETRY_BASE_MS", 2_000, 1),
+  rateLimitBaseMs: intEnv("RATE_LIMIT_BASE_MS", 60_000, 1),
+  leaseMs: intEnv("DISPATCHER_LEASE_MS", 60_000, 100),
+  appUrl: process.env.SHOPIFY_APP_URL ?? "",
+};
+
+let ring: KeyRing | undefined;
+/** Loaded lazily so that a missing production key fails the first use with a clear message (and `start` checks it up front). */
+export function keyRing(): KeyRing {
+  ring ??= loadKeyRing(process.env, {
+    production: isProduction,
+    devKeyFile: path.resolve(process.env.DEV_KEY_FILE ?? ".data/dev-token-key"),
+  });
+  return ring;
+}
+
+export function graphFor(shop: Pick<Shop, "graphApiVersion">) {
+  return graphConfigFromEnv(process.env, { version: shop.graphApiVersion });
+}
+
+export function connectDeps(): ConnectDeps {
+  return { keyRing: keyRing(), graph: (version) => graphConfigFromEnv(process.env, { version }) };
+}
+
+export function createDispatcher(): Dispatcher {
+  return new Dispatcher({
+    db: prisma,
+    keyRing: keyRing(),
+    graph: graphFor,
+    retryBaseMs: config.retryBaseMs,
+    rateLimitBaseMs: config.rateLimitBaseMs,
+    leaseMs: config.leaseMs,
+  });
+}
+
+declare global {
+  // eslint-disable-next-line no-var
+  var capiDispatcher: Dispatcher | undefined;
+}
+
+/** The dispatcher of this web process, when it runs one (DISPATCHER_IN_PROCESS, default true). */
+export function startInProcessDispatcher(): Dispatcher | null {
+  if (!config.dispatcherInProcess) return null;
+  global.capiDispatcher ??= createDispatcher();
+  global.capiDispatcher.start();
+  return global.capiDispatcher;
+}
+
+/** Lets a web request's new event skip the dispatcher's poll wait. */
+export function wakeDispatcher(): void {
+  global.capiDispatcher?.wake();
+}

@@ -1,0 +1,73 @@
+import prisma from "./db.server";
+import type { Shop } from "./capi/db";
+import { parseSettings } from "./capi/settings";
+import { config } from "./runtime.server";
+
+// Creates or updates the shop's web pixel (webPixelCreate / webPixelUpdate) with the settings the extension's
+// [settings] declare. Runs after install, on every settings change, on admin load when stale, and from the ops CLI.
+
+export type AdminGraphql = (query: string, options?: { variables?: Record<string, unknown> }) => Promise<Response>;
+
+export function pixelSettings(shop: Shop): Record<string, string> {
+  const s = parseSettings(shop.settings);
+  const custom = [s.customEvents.collectionViewed && "collection_viewed", s.customEvents.cartViewed && "cart_viewed"].filter(Boolean);
+  return {
+    pixelId: shop.pixelId ?? "",
+    ingestUrl: `${config.appUrl.replace(/\/$/, "")}/ingest`,
+    shopKey: shop.ingestKey,
+    browserPixel: String(s.browserPixel),
+    contentIdFormat: s.contentIdFormat,
+    catalogCountry: s.catalogCountry,
+    customEvents: custom.join(","),
+  };
+}
+
+const CREATE = `#graphql
+mutation webPixelCreate($webPixel: WebPixelInput!) {
+  webPixelCreate(webPixel: $webPixel) { userErrors { code field message } webPixel { id settings } }
+}`;
+const UPDATE = `#graphql
+mutation webPixelUpdate($id: ID!, $webPixel: WebPixelInput!) {
+  webPixelUpdate(id: $id, webPixel: $webPixel) { userErrors { code field message } webPixel { id settings } }
+}`;
+const QUERY = `#graphql
+query { webPixel { id settings } }`;
+
+interface UserError { code?: string; message: string }
+interface PixelPayload { userErrors: UserError[]; webPixel: { id: string } | null }
+
+async function call<T>(graphql: AdminGraphql, query: string, variables?: Record<string, unknown>): Promise<T> {
+  const res = await graphql(query, variables ? { variables } : undefined);
+  const json = (await res.json()) as { data?: T; errors?: unknown };
+  if (!json.data) throw new Error(`Shopify Admin API error: ${JSON.stringify(json.errors ?? "no data").slice(0, 300)}`);
+  return json.data;
+}
+
+/** Makes the shop's web pixel match its settings; records the outcome on the shop row for the admin. */
+export async function syncWebPixel(shop: Shop, graphql: AdminGraphql): Promise<{ ok: boolean; error?: string }> {
+  const webPixel = { settings: JSON.stringify(pixelSettings(shop)) };
+  try {
+    let id = shop.webPixelId;
+    let result: PixelPayload;
+    if (id) {
+      result = (await call<{ webPixelUpdate: PixelPayload }>(graphql, UPDATE, { id, webPixel })).webPixelUpdate;
+    } else {
+      result = (await call<{ webPixelCreate: PixelPayload }>(graphql, CREATE, { webPixel })).webPixelCreate;
+      if (result.userErrors.some((e) => e.code === "TAKEN")) {
+        // The pixel exists already (a reinstall, or a lost id): find it and update it instead.
+        id = (await call<{ webPixel: { id: string } | null }>(graphql, QUERY)).webPixel?.id ?? null;
+        if (id) result = (await call<{ webPixelUpdate: PixelPayload }>(graphql, UPDATE, { id, webPixel })).webPixelUpdate;
+      }
+    }
+    const error = result.userErrors.map((e) => e.message).join("; ") || null;
+    await prisma.shop.update({
+      where: { id: shop.id },
+      data: { webPixelId: result.webPixel?.id ?? id, webPixelSyncedAt: error ? shop.webPixelSyncedAt : new Date(), webPixelError: error },
+    });
+    return error ? { ok: false, error } : { ok: true };
+  } catch (err) {
+    const error = (err as Error).message.slice(0, 500);
+    await prisma.shop.update({ where: { id: shop.id }, data: { webPixelError: error } });
+    return { ok: false, error };
+  }
+}
