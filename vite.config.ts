@@ -27,6 +27,8 @@ export default defineConfig({
   },
   plugins: [
     remix({
+      // Tests build into a directory of their own, so parallel test runs never rewrite a running server's build.
+      buildDirectory: process.env.REMIX_BUILD_DIR ?? "build",
       ignoredRouteFiles: ["**/.*", "**/*.test.*"],
       future: {
         v3_fetcherPersist: true,

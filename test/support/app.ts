@@ -69,6 +69,7 @@ export async function startApp(opts: { db: DbKind; graphUrl: string; env?: Recor
       PURCHASE_HOLD_SECONDS: "0",
       RETRY_BASE_MS: "200",
       RATE_LIMIT_BASE_MS: "300",
+      BUILD_PATH: path.join(process.env.TEST_BUILD_DIR ?? path.join(ROOT, "build"), "server/index.js"),
       ...opts.env,
       ...extraEnv,
     };
