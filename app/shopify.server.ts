@@ -3,10 +3,26 @@ import {
   ApiVersion,
   AppDistribution,
   shopifyApp,
+  type Session,
 } from "@shopify/shopify-app-remix/server";
 import { PrismaSessionStorage } from "@shopify/shopify-app-session-storage-prisma";
 import prisma from "./db.server";
 import { onInstalled } from "./shops.server";
+
+/**
+ * The storage's retry on a concurrent insert checks `instanceof` against @prisma/client's default client, which this
+ * app never generates (it has one client per provider), so the check itself throws a TypeError: retry once then.
+ */
+class SessionStorage extends PrismaSessionStorage<never> {
+  async storeSession(session: Session): Promise<boolean> {
+    try {
+      return await super.storeSession(session);
+    } catch (error) {
+      if (error instanceof TypeError && /instanceof/.test(error.message)) return super.storeSession(session);
+      throw error;
+    }
+  }
+}
 
 // The one Shopify configuration of the app (template convention).
 const shopify = shopifyApp({
@@ -17,7 +33,7 @@ const shopify = shopifyApp({
   appUrl: process.env.SHOPIFY_APP_URL || "",
   authPathPrefix: "/auth",
   // The generated clients are per provider; both have the `session` model the storage needs.
-  sessionStorage: new PrismaSessionStorage(prisma as never),
+  sessionStorage: new SessionStorage(prisma as never),
   distribution: AppDistribution.AppStore,
   future: {
     unstable_newEmbeddedAuthStrategy: true,
