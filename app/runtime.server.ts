@@ -25,6 +25,8 @@ export const config = {
   retryBaseMs: intEnv("RETRY_BASE_MS", 2_000, 1),
   rateLimitBaseMs: intEnv("RATE_LIMIT_BASE_MS", 60_000, 1),
   leaseMs: intEnv("DISPATCHER_LEASE_MS", 60_000, 100),
+  batchSize: Math.min(intEnv("DISPATCHER_BATCH_SIZE", 1000, 1), 1000),
+  concurrency: intEnv("DISPATCHER_CONCURRENCY", 4, 1),
   appUrl: process.env.SHOPIFY_APP_URL ?? "",
 };
 
@@ -54,6 +56,8 @@ export function createDispatcher(): Dispatcher {
     retryBaseMs: config.retryBaseMs,
     rateLimitBaseMs: config.rateLimitBaseMs,
     leaseMs: config.leaseMs,
+    batchSize: config.batchSize,
+    concurrency: config.concurrency,
   });
 }
 
