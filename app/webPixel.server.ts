@@ -1,5 +1,5 @@
 import prisma from "./db.server";
-import type { Shop } from "./capi/db";
+import type { Db, Shop } from "./capi/db";
 import { parseSettings } from "./capi/settings";
 import { config } from "./runtime.server";
 
@@ -44,14 +44,20 @@ async function call<T>(graphql: AdminGraphql, query: string, variables?: Record<
 }
 
 /** Makes the shop's web pixel match its settings; records the outcome on the shop row for the admin. */
-export async function syncWebPixel(shop: Shop, graphql: AdminGraphql): Promise<{ ok: boolean; error?: string }> {
+export async function syncWebPixel(shop: Shop, graphql: AdminGraphql, db: Db = prisma): Promise<{ ok: boolean; error?: string }> {
   const webPixel = { settings: JSON.stringify(pixelSettings(shop)) };
   try {
     let id = shop.webPixelId;
-    let result: PixelPayload;
+    let result: PixelPayload | null = null;
     if (id) {
       result = (await call<{ webPixelUpdate: PixelPayload }>(graphql, UPDATE, { id, webPixel })).webPixelUpdate;
-    } else {
+      // The stored id is stale (the pixel was deleted in the admin): "reconnect pixel" must create it again.
+      if (result.userErrors.some((e) => e.code === "NOT_FOUND")) {
+        id = null;
+        result = null;
+      }
+    }
+    if (!result) {
       result = (await call<{ webPixelCreate: PixelPayload }>(graphql, CREATE, { webPixel })).webPixelCreate;
       if (result.userErrors.some((e) => e.code === "TAKEN")) {
         // The pixel exists already (a reinstall, or a lost id): find it and update it instead.
@@ -60,14 +66,29 @@ export async function syncWebPixel(shop: Shop, graphql: AdminGraphql): Promise<{
       }
     }
     const error = result.userErrors.map((e) => e.message).join("; ") || null;
-    await prisma.shop.update({
+    await db.shop.update({
       where: { id: shop.id },
       data: { webPixelId: result.webPixel?.id ?? id, webPixelSyncedAt: error ? shop.webPixelSyncedAt : new Date(), webPixelError: error },
     });
     return error ? { ok: false, error } : { ok: true };
   } catch (err) {
     const error = (err as Error).message.slice(0, 500);
-    await prisma.shop.update({ where: { id: shop.id }, data: { webPixelError: error } });
+    await db.shop.update({ where: { id: shop.id }, data: { webPixelError: error } });
     return { ok: false, error };
   }
+}
+
+const RECONCILE_EVERY_MS = 6 * 3_600_000;
+const RETRY_FAILED_AFTER_MS = 10 * 60_000;
+const lastAttempt = new Map<string, number>();
+
+/**
+ * Called on admin page loads (decisions 18): re-syncs a missing or stale pixel, at most every few minutes per shop
+ * and process, so a failing Shopify call never slows every page view.
+ */
+export async function reconcileWebPixel(shop: Shop, graphql: AdminGraphql): Promise<void> {
+  const fresh = shop.webPixelId && shop.webPixelSyncedAt && Date.now() - shop.webPixelSyncedAt.getTime() < RECONCILE_EVERY_MS;
+  if (fresh || Date.now() - (lastAttempt.get(shop.id) ?? 0) < RETRY_FAILED_AFTER_MS) return;
+  lastAttempt.set(shop.id, Date.now());
+  await syncWebPixel(shop, graphql);
 }

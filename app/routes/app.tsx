@@ -6,11 +6,15 @@ import { NavMenu } from "@shopify/app-bridge-react";
 import polarisStyles from "@shopify/polaris/build/esm/styles.css?url";
 
 import { authenticate } from "../shopify.server";
+import prisma from "../db.server";
+import { ensureShop } from "../capi/shopConfig";
+import { reconcileWebPixel } from "../webPixel.server";
 
 export const links = () => [{ rel: "stylesheet", href: polarisStyles }];
 
 export const loader = async ({ request }: LoaderFunctionArgs) => {
-  await authenticate.admin(request);
+  const { session, admin } = await authenticate.admin(request);
+  await reconcileWebPixel(await ensureShop(prisma, session.shop), admin.graphql);
   return { apiKey: process.env.SHOPIFY_API_KEY || "" };
 };
 

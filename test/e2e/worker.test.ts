@@ -13,7 +13,7 @@ function startWorker(env: Record<string, string>): { proc: ChildProcess; logs: s
   const logs: string[] = [];
   const proc = spawn(process.execPath, ["--import", "tsx", "app/worker.ts"], {
     cwd: ROOT,
-    env: { ...env, DISPATCHER_IN_PROCESS: "true", DISPATCHER_BATCH_SIZE: "7", DISPATCHER_CONCURRENCY: "3" } as NodeJS.ProcessEnv,
+    env: { ...env, DISPATCHER_IN_PROCESS: "true", DISPATCHER_BATCH_SIZE: "7", DISPATCHER_CONCURRENCY: "3" } as unknown as NodeJS.ProcessEnv,
     stdio: ["ignore", "pipe", "pipe"],
   });
   for (const stream of [proc.stdout!, proc.stderr!]) stream.on("data", (c: Buffer) => logs.push(c.toString()));
