@@ -12,6 +12,28 @@ import { parseSettings } from "./capi/settings";
 // Response. Anything authenticated is answered 200 on purpose, even when unusable: Shopify retries every non-2xx
 // for hours and then drops the subscription (decisions 11). What was done is recorded as a receipt.
 
+/**
+ * authenticate.webhook, except that an authentic body that is not JSON is recorded and answered 200 instead of 500:
+ * the library verifies the HMAC before it parses the body, so its SyntaxError means "signed, but unusable".
+ */
+async function authenticated(request: Request) {
+  try {
+    return await authenticate.webhook(request);
+  } catch (err) {
+    if (!(err instanceof SyntaxError)) throw err;
+    const h = (name: string) => request.headers.get(name) ?? "";
+    const topic = h("x-shopify-topic");
+    const result = await recordReceipt(prisma, {
+      webhookId: h("x-shopify-webhook-id"),
+      shopDomain: h("x-shopify-shop-domain"),
+      topic,
+      outcome: "rejected",
+      reason: "the body is not valid JSON",
+    });
+    throw answer(topic, h("x-shopify-shop-domain"), result);
+  }
+}
+
 function answer(topic: string, shop: string, result: IntakeResult & { orderId?: string | null }): Response {
   console.log(
     `[webhook] ${topic} shop=${shop}${result.orderId ? ` order=${result.orderId}` : ""} outcome=${result.outcome}` +
@@ -21,7 +43,7 @@ function answer(topic: string, shop: string, result: IntakeResult & { orderId?: 
 }
 
 export async function handleOrderWebhook(request: Request, topic: PurchaseTopic | "orders/cancelled"): Promise<Response> {
-  const { shop: domain, payload, webhookId } = await authenticate.webhook(request);
+  const { shop: domain, payload, webhookId } = await authenticated(request);
   if (await isDuplicateWebhook(prisma, webhookId)) return answer(topic, domain, { outcome: "duplicate_webhook" });
 
   const receipt = { webhookId, shopDomain: domain, topic };
@@ -45,7 +67,7 @@ export async function handleOrderWebhook(request: Request, topic: PurchaseTopic 
 }
 
 export async function handleAppWebhook(request: Request): Promise<Response> {
-  const { shop: domain, topic, payload, session } = await authenticate.webhook(request);
+  const { shop: domain, topic, payload, session } = await authenticated(request);
   const now = new Date();
   if (topic === "APP_UNINSTALLED") {
     // Sending stops at once: nothing left for the shop is sent; the rows stay until shop/redact.
@@ -70,7 +92,7 @@ export async function handleAppWebhook(request: Request): Promise<Response> {
 }
 
 export async function handlePrivacyWebhook(request: Request): Promise<Response> {
-  const { shop: domain, topic, payload } = await authenticate.webhook(request);
+  const { shop: domain, topic, payload } = await authenticated(request);
   if (topic === "SHOP_REDACT") {
     const res = await redactShop(prisma, domain);
     console.log(`[webhook] shop/redact shop=${domain} deleted=${res.deleted}`);

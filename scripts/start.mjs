@@ -1,5 +1,6 @@
 // Production server: the Remix build behind Express, as remix-serve does, plus what remix-serve lacks here:
 // the socket address for the pixel endpoint's client IP, and a graceful SIGTERM for the in-process dispatcher.
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import express from "express";
@@ -7,6 +8,10 @@ import { createRequestHandler } from "@remix-run/express";
 
 process.env.NODE_ENV ??= "production";
 const buildPath = path.resolve(process.env.BUILD_PATH ?? "build/server/index.js");
+if (!existsSync(buildPath)) {
+  console.error(`Cannot start: no production build at ${buildPath}. Run \`npm run build\` first.`);
+  process.exit(1);
+}
 const build = await import(pathToFileURL(buildPath).href);
 const entry = build.entry.module;
 

@@ -190,9 +190,15 @@ export class Dispatcher {
   }
 
   private async refreshDueShops(): Promise<void> {
+    const now = new Date();
+    // Paused, uninstalled and rate-limited shops keep their rows pending; leave them out here, not per claim.
     const groups = await this.o.db.outboxEvent.groupBy({
       by: ["shopId"],
-      where: { status: "pending", nextAttemptAt: { lte: new Date() } },
+      where: {
+        status: "pending",
+        nextAttemptAt: { lte: now },
+        shop: { pausedReason: null, uninstalledAt: null, OR: [{ sendNotBefore: null }, { sendNotBefore: { lte: now } }] },
+      },
     });
     this.dueShops = groups.map((g) => g.shopId);
   }

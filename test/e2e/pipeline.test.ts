@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeOrder, makeRedactedOrder } from "../fixtures/order";
 import { normalizeAndHash } from "../../app/capi/normalize";
-import { databaseKinds, eventually } from "../support/app";
+import { API_SECRET, databaseKinds, eventually } from "../support/app";
+import { sendWebhook } from "../support/shopifyWebhook";
 import { connect, connectedShop, orderWebhook, PIXEL, TOKEN, type Scenario } from "../support/scenario";
 
 // Issue 3 end to end: signed order webhooks into the production build, batches out to the fake Graph API.
@@ -93,6 +94,11 @@ describe.each(databaseKinds())("order pipeline on %s", (kind) => {
     const receipt = await s.app.db.webhookReceipt.findUnique({ where: { webhookId: "wh-invalid-1" } });
     expect(receipt?.outcome).toBe("rejected");
     expect(receipt?.reason).toMatch(/invalid order payload/);
+
+    // Signed, but not JSON at all: recorded and answered 200, never a 500 that Shopify would retry for hours.
+    const garbled = await sendWebhook(s.app.url, { topic: "orders/paid", shop: s.shop, body: "{not json", secret: API_SECRET, webhookId: "wh-invalid-2" });
+    expect(garbled.status).toBe(200);
+    expect((await s.app.db.webhookReceipt.findUnique({ where: { webhookId: "wh-invalid-2" } }))?.reason).toMatch(/not valid JSON/);
   });
 
   it("skips test orders outside test mode, and works with redacted orders", async () => {
