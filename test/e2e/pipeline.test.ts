@@ -121,6 +121,25 @@ describe.each(databaseKinds())("order pipeline on %s", (kind) => {
     expect(event.user_data.client_ip_address).toBe("203.0.113.42");
   });
 
+  it("sends the test event code while it is valid, test orders only then, and stops after its TTL", async () => {
+    const shop = (await s.app.db.shop.findUnique({ where: { domain: s.shop } }))!;
+    await s.app.db.shop.update({ where: { id: shop.id }, data: { testEventCode: "TEST999", testEventCodeSetAt: new Date() } });
+    s.graph.reset();
+    const test = freshOrder({ test: true });
+    expect((await orderWebhook(s, test)).body.status).toBe("pending");
+    await s.graph.waitForEvents(1);
+    expect(s.graph.eventRequests().at(-1)!.testEventCode).toBe("TEST999");
+
+    // 25 hours later the code has switched itself off (default TTL 24 h): production traffic, no test orders.
+    await s.app.db.shop.update({ where: { id: shop.id }, data: { testEventCodeSetAt: new Date(Date.now() - 25 * 3_600_000) } });
+    s.graph.reset();
+    expect((await orderWebhook(s, freshOrder({ test: true }))).body).toMatchObject({ status: "suppressed", reason: "test_order" });
+    await orderWebhook(s, freshOrder());
+    await s.graph.waitForEvents(1);
+    expect(s.graph.eventRequests().at(-1)!.testEventCode).toBeNull();
+    await s.app.db.shop.update({ where: { id: shop.id }, data: { testEventCode: null, testEventCodeSetAt: null } });
+  });
+
   it("holds no raw customer data in any table", async () => {
     const needles = ["amelie.cote@example.com", "Amelie.Cote", "5145550134", "514-555-0134", "Amélie", "Côté", "Montréal", "Saint-Denis", "H2J 2L4", "418) 555-0199"];
     const tables = ["Shop", "OutboxEvent", "BrowserContext", "WebhookReceipt", "DataRequest", "Session"];
