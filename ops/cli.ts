@@ -2,7 +2,7 @@ import { parseArgs } from "node:util";
 import { readFileSync } from "node:fs";
 import prisma from "../app/db.server";
 import { connectDeps, keyRing } from "../app/runtime.server";
-import { connectShop, fieldErrorsOf, rotateTokens, updateSettings } from "../app/capi/shopConfig";
+import { connectShop, rotateTokens, updateSettings } from "../app/capi/shopConfig";
 import { lookupPixel, graphConfigFromEnv } from "../app/capi/graphClient";
 import { classifyGraphError } from "../app/capi/graphErrors";
 import { decryptToken, maskToken, generateKey } from "../app/capi/tokenCrypto";
@@ -38,9 +38,14 @@ function out(value: unknown): void {
   console.log(JSON.stringify(value, null, 2));
 }
 
-async function findShop(domain: string | undefined) {
+function shopDomain(domain: string | undefined): string {
   if (!domain) throw new UsageError("--shop is required (e.g. --shop my-shop.myshopify.com)");
   if (!/^[a-z0-9][a-z0-9-]*\.myshopify\.com$/.test(domain)) throw new UsageError(`--shop must be a *.myshopify.com domain, got "${domain}"`);
+  return domain;
+}
+
+async function findShop(value: string | undefined) {
+  const domain = shopDomain(value);
   const shop = await prisma.shop.findUnique({ where: { domain } });
   if (!shop) throw new OpsError(`No shop ${domain}: it has not installed the app (or was redacted).`);
   return shop;
@@ -79,12 +84,13 @@ async function run(argv: string[]): Promise<void> {
 
   switch (command) {
     case "configure-shop": {
-      if (!values.shop) throw new UsageError("--shop is required");
+      // Validated before anything is stored: connectShop creates the shop row on first sight.
+      const domain = shopDomain(values.shop);
       if (!values["pixel-id"]) throw new UsageError("--pixel-id is required");
       const result = await connectShop(
         prisma,
         connectDeps(),
-        values.shop,
+        domain,
         {
           pixelId: values["pixel-id"],
           accessToken: readToken(values["access-token"]),
@@ -97,7 +103,7 @@ async function run(argv: string[]): Promise<void> {
         if ("fieldErrors" in result) throw new UsageError(Object.entries(result.fieldErrors).map(([k, v]) => `${k}: ${v}`).join("\n"));
         throw new OpsError(`${result.error.title}\n${result.error.fix}${result.error.fbtraceId ? `\nMeta reference: ${result.error.fbtraceId}` : ""}`);
       }
-      out({ ok: true, shop: values.shop, pixelName: result.pixelName, validatedWithMeta: result.validated });
+      out({ ok: true, shop: domain, pixelName: result.pixelName, validatedWithMeta: result.validated });
       return;
     }
     case "show-shop": {
@@ -190,14 +196,16 @@ async function run(argv: string[]): Promise<void> {
       report.lastDeliveryAt = shop.lastDeliveryAt;
       report.paused = shop.pausedReason ? { reason: shop.pausedReason, detail: shop.pausedDetail, since: shop.pausedAt } : null;
       const errors = await prisma.outboxEvent.findMany({
-        where: { shopId: shop.id, lastErrorMessage: { not: null } },
+        // An event delivered since (after a retry or a replay) is no longer a problem.
+        where: { shopId: shop.id, lastErrorMessage: { not: null }, status: { not: "sent" } },
         orderBy: { updatedAt: "desc" },
         take: 5,
         select: { eventId: true, status: true, lastErrorCode: true, lastErrorSubcode: true, lastErrorMessage: true, lastFbtraceId: true },
       });
       report.lastErrors = errors.map((e: (typeof errors)[number]) => ({
         ...e,
-        fix: classifyGraphError({ code: e.lastErrorCode ?? undefined, subcode: e.lastErrorSubcode ?? undefined }).fix,
+        // Meta's code says what to do; the app's own reasons (e.g. expired before sending) are their message.
+        fix: e.lastErrorCode === null ? null : classifyGraphError({ code: e.lastErrorCode, subcode: e.lastErrorSubcode ?? undefined }).fix,
       }));
       out(report);
       if (report.connection && !(report.connection as { ok: boolean }).ok) process.exitCode = 1;

@@ -5,6 +5,7 @@ import { parseSettings } from "./settings";
 import { mergeBrowserContext } from "./purchaseMerge";
 import { asJson, decideRelease, finalFields, releaseUpdate } from "./outbox";
 import { isUniqueViolation } from "./orderIntake";
+import { numericId } from "./eventId";
 
 // Events posted by the web pixel. Non-purchase events become outbox rows of their own; a browser Purchase only
 // contributes context (fbp, fbc, IP, UA, consent, URL) to the order's Purchase, joined by checkout token.
@@ -35,6 +36,7 @@ export async function intakeBrowserEvent(
       fbp: event.fbp ?? null,
       fbc: event.fbc ?? null,
       eventSourceUrl: event.event_source_url,
+      orderId: numericId(event.order_id),
       consent: event.consent,
       ...net,
     }, now);
@@ -59,6 +61,10 @@ export async function intakeBrowserEvent(
     actionSource: capi.action_source,
     eventTime: new Date(capi.event_time * 1000),
     checkoutToken: event.checkout_token ?? null,
+    // The browser's hashes, so customers/redact and data requests find these events too (as for orders).
+    customerKey: capi.user_data.external_id?.[0] ?? null,
+    emailHash: capi.user_data.em?.[0] ?? null,
+    phoneHash: capi.user_data.ph?.[0] ?? null,
     consent: asJson(event.consent),
     receivedAt: now,
   };
@@ -98,6 +104,8 @@ interface ContextInput extends Network {
   fbp: string | null;
   fbc: string | null;
   eventSourceUrl: string | null;
+  /** Set only by the browser's Purchase: the pixel sent Meta `purchase_<orderId>` (the dedup coverage figure). */
+  orderId?: string | null;
   consent: ConsentSnapshot;
 }
 
@@ -106,6 +114,7 @@ async function intakeContext(db: Db, shop: Shop, input: ContextInput, now: Date)
     fbp: input.fbp,
     fbc: input.fbc,
     eventSourceUrl: input.eventSourceUrl,
+    orderId: input.orderId,
     consent: input.consent,
     clientIp: input.clientIp,
     userAgent: input.userAgent,
@@ -116,11 +125,9 @@ async function intakeContext(db: Db, shop: Shop, input: ContextInput, now: Date)
   if (!purchase) return { outcome: "context_stored" };
 
   // The pixel sent its Purchase to Meta with this id: the dedup coverage figure counts it.
-  const seen = purchase.eventId === input.eventId && !purchase.browserSeenAt ? { browserSeenAt: now } : {};
-  if (purchase.status !== "held") {
-    if (Object.keys(seen).length) await db.outboxEvent.update({ where: { id: purchase.id }, data: seen });
-    return { outcome: "context_late" };
-  }
+  const sameEvent = purchase.eventId === input.eventId;
+  const seen = sameEvent && !purchase.browserSeenAt ? { browserSeenAt: now } : {};
+  if (purchase.status !== "held") return recordLate(db, purchase.id, ctx.id, sameEvent, now);
 
   const merged = mergeBrowserContext(
     { payload: purchase.payload as never, clientIp: purchase.clientIp, clientUserAgent: purchase.clientUserAgent, consent: purchase.consent },
@@ -142,9 +149,20 @@ async function intakeContext(db: Db, shop: Shop, input: ContextInput, now: Date)
       ...seen,
     },
   });
-  if (res.count === 0) return { outcome: "context_late" };
+  // Released by the hold timer between the read and this update.
+  if (res.count === 0) return recordLate(db, purchase.id, ctx.id, sameEvent, now);
   await db.browserContext.update({ where: { id: ctx.id }, data: { usedAt: now, clientIp: null, clientUserAgent: null } });
   return { outcome: "context_merged" };
+}
+
+/**
+ * The Purchase left `held` before the context came: nothing is sent again. The browser's Purchase is recorded
+ * for the dedup figure, and the context's raw IP and user agent, now of no use, are erased.
+ */
+async function recordLate(db: Db, purchaseId: string, contextId: string, sameEvent: boolean, now: Date): Promise<BrowserIntakeResult> {
+  if (sameEvent) await db.outboxEvent.updateMany({ where: { id: purchaseId, browserSeenAt: null }, data: { browserSeenAt: now } });
+  await db.browserContext.update({ where: { id: contextId }, data: { usedAt: now, clientIp: null, clientUserAgent: null } });
+  return { outcome: "context_late" };
 }
 
 async function upsertContext(
@@ -158,6 +176,7 @@ async function upsertContext(
     ...(fields.fbp ? { fbp: fields.fbp } : {}),
     ...(fields.fbc ? { fbc: fields.fbc } : {}),
     ...(fields.eventSourceUrl ? { eventSourceUrl: fields.eventSourceUrl } : {}),
+    ...(fields.orderId ? { orderId: fields.orderId } : {}),
     ...(fields.clientIp ? { clientIp: fields.clientIp } : {}),
     ...(fields.userAgent ? { clientUserAgent: fields.userAgent } : {}),
     ...(fields.consent ? { consent: asJson(fields.consent) } : {}),

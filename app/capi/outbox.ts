@@ -1,7 +1,8 @@
 import type { Db, OutboxEvent, Prisma, Shop } from "./db";
 import type { CapiEvent, ConsentSnapshot, OutboxStatus, SuppressReason } from "./types";
-import { parseSettings, type ShopSettings } from "./settings";
+import { DEFAULT_SETTINGS, parseSettings, type ShopSettings } from "./settings";
 import { applyLdu, decideConsent } from "./consent";
+import { mergeBrowserContext } from "./purchaseMerge";
 
 // The durable outbox: the lifecycle of one row per (shop, event_name, event_id).
 //   held -> pending -> sending -> sent, or the terminal failed | expired | suppressed.
@@ -103,12 +104,26 @@ export async function releaseDueHeld(db: Db, now = new Date(), limit = 500): Pro
     take: limit,
   });
   for (const row of rows) {
-    const decision = decideRelease(row, parseSettings(row.shop.settings));
+    // Context posted after the order arrived (a checkout step, a consent change) still joins it, as at intake.
+    const ctx = row.checkoutToken
+      ? await db.browserContext.findUnique({ where: { shopId_checkoutToken: { shopId: row.shopId, checkoutToken: row.checkoutToken } } })
+      : null;
+    const merged = ctx
+      ? mergeBrowserContext({ payload: row.payload as unknown as CapiEvent, clientIp: row.clientIp, clientUserAgent: row.clientUserAgent, consent: row.consent }, ctx)
+      : null;
+    const decision = decideRelease(
+      merged ? { ...row, payload: asJson(merged.payload) as Prisma.JsonValue, consent: (merged.consent ?? null) as Prisma.JsonValue } : row,
+      parseSettings(row.shop.settings),
+    );
     // The status guard keeps a concurrent merge (which releases the row itself) from being overwritten.
-    await db.outboxEvent.updateMany({
+    const res = await db.outboxEvent.updateMany({
       where: { id: row.id, status: "held" },
-      data: releaseUpdate(decision, now) as Prisma.OutboxEventUpdateManyMutationInput,
+      data: {
+        ...(merged ? { consent: merged.consent ? asJson(merged.consent) : undefined, clientIp: merged.clientIp, clientUserAgent: merged.clientUserAgent } : {}),
+        ...releaseUpdate(decision, now),
+      } as Prisma.OutboxEventUpdateManyMutationInput,
     });
+    if (ctx && res.count) await db.browserContext.updateMany({ where: { id: ctx.id }, data: { usedAt: now, clientIp: null, clientUserAgent: null } });
   }
   return rows.length;
 }
@@ -122,9 +137,12 @@ export async function redecidePending(db: Db, shopId: string, now = new Date()):
   for (const row of rows) {
     const decision = decideRelease(row, settings);
     if (decision.status === "suppressed" || decision.lduApplied !== row.lduApplied) {
+      // A row still going keeps its retry schedule: only what may be sent changes.
+      const data =
+        decision.status === "pending" ? { payload: asJson(decision.payload), lduApplied: decision.lduApplied } : releaseUpdate(decision, now);
       const res = await db.outboxEvent.updateMany({
         where: { id: row.id, status: "pending" },
-        data: releaseUpdate(decision, now) as Prisma.OutboxEventUpdateManyMutationInput,
+        data: data as Prisma.OutboxEventUpdateManyMutationInput,
       });
       changed += res.count;
     }
@@ -228,6 +246,9 @@ export async function markSent(
   meta: { fbtraceId: string | null; eventsReceived: number },
   now = new Date(),
 ): Promise<number> {
+  // Recorded before the erasure below, for the admin's match-key coverage.
+  await db.outboxEvent.updateMany({ where: { id: { in: ids }, leaseOwner: lease, clientIp: { not: null } }, data: { sentWithIp: true } });
+  await db.outboxEvent.updateMany({ where: { id: { in: ids }, leaseOwner: lease, clientUserAgent: { not: null } }, data: { sentWithUserAgent: true } });
   const res = await db.outboxEvent.updateMany({
     where: { id: { in: ids }, leaseOwner: lease },
     data: {
@@ -349,6 +370,12 @@ export async function prune(db: Db, now = new Date()): Promise<number> {
     await db.webhookReceipt.deleteMany({ where: { shopDomain: shop.domain, receivedAt: { lt: cutoff } } });
     removed += res.count;
   }
+  // Receipts of domains without a shop row (never installed, or redacted since) follow the default period.
+  const known = new Set(shops.map((s) => s.domain));
+  const cutoff = new Date(now.getTime() - DEFAULT_SETTINGS.retentionDays * 86_400_000);
+  const stale = await db.webhookReceipt.groupBy({ by: ["shopDomain"], where: { receivedAt: { lt: cutoff } } });
+  const orphans = stale.map((r) => r.shopDomain).filter((d) => !known.has(d));
+  if (orphans.length) await db.webhookReceipt.deleteMany({ where: { shopDomain: { in: orphans }, receivedAt: { lt: cutoff } } });
   // Browser context (raw IP and UA) is only useful until its order arrives; Shopify retries webhooks for ~4 h.
   await db.browserContext.deleteMany({ where: { receivedAt: { lt: new Date(now.getTime() - 86_400_000) } } });
   return removed;

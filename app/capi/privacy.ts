@@ -5,7 +5,8 @@ import { numericId } from "./eventId";
 import { asJson } from "./outbox";
 
 // Shopify's mandatory privacy webhooks. Everything we hold about a customer is keyed by hashes (customer id,
-// email, phone) or by order id, so a redaction can find it without the app ever storing raw PII.
+// email, phone), by order id or by the orders' checkout tokens, so a redaction can find it without the app ever
+// storing raw PII.
 
 const idLike = z.union([z.number(), z.string()]).transform((v) => numericId(v));
 const customerSchema = z
@@ -50,13 +51,37 @@ function rowsOf(shopId: string, k: CustomerKeys): Prisma.OutboxEventWhereInput {
   return or.length ? { shopId, OR: or } : { shopId, id: "__none__" };
 }
 
+const present = <T>(values: (T | null | undefined)[]): T[] => [...new Set(values.filter((v): v is T => v != null && v !== ""))];
+
+/**
+ * Everything held for the customer: rows found by a hashed identifier or an order id, plus every event of those
+ * orders' checkouts (browser checkout steps may carry no identifier, only the checkout token).
+ */
+async function customerScope(db: Db, shopId: string, keys: CustomerKeys) {
+  const direct = rowsOf(shopId, keys);
+  const linked = await db.outboxEvent.findMany({ where: direct, select: { checkoutToken: true, orderId: true } });
+  const orderIds = present([...keys.orderIds, ...linked.map((r) => r.orderId)]);
+  const contexts = orderIds.length
+    ? await db.browserContext.findMany({ where: { shopId, orderId: { in: orderIds } }, select: { checkoutToken: true } })
+    : [];
+  const tokens = present([...linked.map((r) => r.checkoutToken), ...contexts.map((c) => c.checkoutToken)]);
+  const where: Prisma.OutboxEventWhereInput = tokens.length ? { OR: [direct, { shopId, checkoutToken: { in: tokens } }] } : direct;
+  return { where, tokens, orderIds };
+}
+
 /** customers/redact: deletes the customer's events (sent or not), their browser context and data requests. */
 export async function redactCustomer(db: Db, shopId: string, payload: z.infer<typeof customersRedactSchema>) {
   const keys = keysOf(payload.customer, payload.orders_to_redact);
-  const where = rowsOf(shopId, keys);
-  const rows = await db.outboxEvent.findMany({ where, select: { checkoutToken: true, orderId: true } });
-  const tokens = rows.map((r) => r.checkoutToken).filter((t): t is string => Boolean(t));
-  const orderIds = [...new Set([...keys.orderIds, ...rows.map((r) => r.orderId).filter((o): o is string => Boolean(o))])];
+  const { where, tokens, orderIds } = await customerScope(db, shopId, keys);
+  const eventIds = (await db.outboxEvent.findMany({ where, select: { eventId: true } })).map((r) => r.eventId);
+  // A data request report lists the customer's hashes and event ids: it is the customer's data too. Reports are
+  // few, so they are matched by content (a request may have named the customer by email only).
+  const needles = present([keys.customerKey, keys.emailHash, keys.phoneHash, ...eventIds]).map((n) => JSON.stringify(n));
+  const reports = await db.dataRequest.findMany({ where: { shopId }, select: { id: true, customerKey: true, report: true } });
+  const reportIds = reports
+    .filter((r) => (keys.customerKey && r.customerKey === keys.customerKey) || needles.some((n) => JSON.stringify(r.report).includes(n)))
+    .map((r) => r.id);
+  const shop = await db.shop.findUnique({ where: { id: shopId }, select: { domain: true } });
   const [events, contexts, requests] = await db.$transaction([
     db.outboxEvent.deleteMany({ where }),
     db.browserContext.deleteMany({
@@ -69,10 +94,9 @@ export async function redactCustomer(db: Db, shopId: string, payload: z.infer<ty
         ],
       },
     }),
-    db.dataRequest.deleteMany({ where: { shopId, customerKey: keys.customerKey ?? "__none__" } }),
+    db.dataRequest.deleteMany({ where: { id: { in: reportIds } } }),
+    db.webhookReceipt.deleteMany({ where: { shopDomain: shop?.domain ?? "", orderId: { in: orderIds } } }),
   ]);
-  const shop = await db.shop.findUnique({ where: { id: shopId }, select: { domain: true } });
-  if (shop && orderIds.length) await db.webhookReceipt.deleteMany({ where: { shopDomain: shop.domain, orderId: { in: orderIds } } });
   return { events: events.count, contexts: contexts.count, dataRequests: requests.count };
 }
 
@@ -91,7 +115,7 @@ export async function redactShop(db: Db, domain: string) {
 export async function recordDataRequest(db: Db, shopId: string, payload: z.infer<typeof dataRequestSchema>) {
   const keys = keysOf(payload.customer, payload.orders_requested);
   const rows = await db.outboxEvent.findMany({
-    where: rowsOf(shopId, keys),
+    where: (await customerScope(db, shopId, keys)).where,
     orderBy: { receivedAt: "asc" },
     select: {
       eventName: true, eventId: true, status: true, suppressReason: true, orderName: true, orderId: true,

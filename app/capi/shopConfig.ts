@@ -80,12 +80,13 @@ export async function connectShop(
   const parsed = connectionSchema.safeParse(raw);
   if (!parsed.success) return { ok: false, fieldErrors: fieldErrorsOf(parsed.error) };
   const input = parsed.data;
-  const shop = await ensureShop(db, shopDomain);
+  // Connecting is not installing: an uninstalled shop stays uninstalled, and nothing is created before Meta says yes.
+  const existing = await db.shop.findUnique({ where: { domain: shopDomain } });
 
   let token = input.accessToken;
   if (!token) {
-    if (!shop.tokenCiphertext) return { ok: false, fieldErrors: { accessToken: "Paste the access token from Meta." } };
-    token = decryptToken(deps.keyRing, { ciphertext: shop.tokenCiphertext, keyId: shop.tokenKeyId! });
+    if (!existing?.tokenCiphertext) return { ok: false, fieldErrors: { accessToken: "Paste the access token from Meta." } };
+    token = decryptToken(deps.keyRing, { ciphertext: existing.tokenCiphertext, keyId: existing.tokenKeyId! });
   }
 
   const version = input.graphApiVersion || null;
@@ -100,6 +101,13 @@ export async function connectShop(
   }
 
   const sealed = encryptToken(deps.keyRing, token);
+  const shop =
+    existing ??
+    (await db.shop.upsert({
+      where: { domain: shopDomain },
+      create: { domain: shopDomain, settings: asJson(DEFAULT_SETTINGS), ingestKey: newIngestKey() },
+      update: {},
+    }));
   const testCodeChanged = (input.testEventCode || null) !== shop.testEventCode;
   await db.shop.update({
     where: { id: shop.id },

@@ -40,8 +40,8 @@ export async function connectedShop(
   };
 }
 
-export async function connect(app: TestApp, shop: string, token: string, testEventCode = ""): Promise<void> {
-  const res = await adminData(app.url, "/app/connect", "routes/app.connect", shop, { pixelId: PIXEL, accessToken: token, testEventCode });
+export async function connect(app: TestApp, shop: string, token: string, testEventCode = "", pixelId = PIXEL): Promise<void> {
+  const res = await adminData(app.url, "/app/connect", "routes/app.connect", shop, { pixelId, accessToken: token, testEventCode });
   const body = await res.json();
   expect(body.result, JSON.stringify(body)).toMatchObject({ ok: true });
 }
