@@ -58,9 +58,19 @@ export const settingsSchema = z.object({
   optInRegions: z.array(countryCode).default(DEFAULT_OPT_IN_REGIONS),
   lduStates: z.array(stateCode).default(DEFAULT_LDU_STATES),
   /** A test event code switches itself off after this many hours, so test mode cannot leak into production. */
-  testEventCodeTtlHours: z.number().int().min(1).max(24 * 30).default(24),
+  testEventCodeTtlHours: z
+    .number({ error: "Enter a number of hours." })
+    .int("Enter a whole number of hours.")
+    .min(1, "Use at least 1 hour.")
+    .max(24 * 30, "Use at most 720 hours (30 days).")
+    .default(24),
   /** Delivered events keep their ids, status and Meta's answer this long, then are pruned. */
-  retentionDays: z.number().int().min(1).max(365).default(30),
+  retentionDays: z
+    .number({ error: "Enter a number of days." })
+    .int("Enter a whole number of days.")
+    .min(1, "Keep events at least 1 day.")
+    .max(365, "Keep events at most 365 days.")
+    .default(30),
 });
 
 export type ShopSettings = z.infer<typeof settingsSchema>;

@@ -11,6 +11,7 @@ import { connectShop, ensureShop } from "../capi/shopConfig";
 import { releaseNotConnected } from "../capi/orderIntake";
 import { maskToken } from "../capi/tokenCrypto";
 import { isInsideWindow } from "../capi/outbox";
+import { parseSettings } from "../capi/settings";
 import { syncWebPixel } from "../webPixel.server";
 
 export const loader = async ({ request }: LoaderFunctionArgs) => {
@@ -28,6 +29,7 @@ export const loader = async ({ request }: LoaderFunctionArgs) => {
     tokenMasked: shop.tokenCiphertext ? maskToken(shop.tokenLast4) : null,
     testEventCode: shop.testEventCode ?? "",
     graphApiVersion: shop.graphApiVersion ?? "",
+    testCodeTtlHours: parseSettings(shop.settings).testEventCodeTtlHours,
     pausedReason: shop.pausedReason,
     notConnectedSendable: waiting.filter((r: { actionSource: string; eventTime: Date }) => isInsideWindow(r)).length,
   };
@@ -126,7 +128,7 @@ export default function ConnectPage() {
                     error={fieldErrors.accessToken}
                     helpText={data.connected ? "Leave blank to keep the saved token. It is stored encrypted and never shown again." : "Stored encrypted; never shown again."}
                   />
-                  <TextField label="Test event code (optional)" name="testEventCode" value={testEventCode} onChange={setTestEventCode} autoComplete="off" error={fieldErrors.testEventCode} helpText="From Events Manager › Test events. Events then show there; the code switches itself off after 24 hours." />
+                  <TextField label="Test event code (optional)" name="testEventCode" value={testEventCode} onChange={setTestEventCode} autoComplete="off" error={fieldErrors.testEventCode} helpText={`From Events Manager › Test events. Events then show there; the code switches itself off after ${data.testCodeTtlHours} hours (Settings › Advanced).`} />
                   <TextField label="Graph API version (optional)" name="graphApiVersion" value={graphApiVersion} onChange={setGraphApiVersion} autoComplete="off" error={fieldErrors.graphApiVersion} helpText="Leave blank for the app's default." />
                   <InlineStack align="end">
                     <Button submit variant="primary" loading={busy}>{data.connected ? "Save connection" : "Connect"}</Button>
