@@ -3,9 +3,9 @@ import type { Shop } from "./capi/db";
 import { MAX_INGEST_BODY_CHARS, parseIngestBody } from "./capi/browserEvent";
 import { intakeBrowserEvent, intakeConsent } from "./capi/browserIntake";
 import { clientIp } from "./capi/clientIp";
-import { isConnected } from "./capi/outbox";
+import { isConnected, isInsideWindow } from "./capi/outbox";
 import { RateLimiter } from "./capi/rateLimit";
-import { config, wakeDispatcher } from "./runtime.server";
+import { config, intEnv, wakeDispatcher } from "./runtime.server";
 
 // The web pixel's endpoint. Public input from every storefront: size-capped, validated, rate-limited, and never
 // answered 500 for a bad request. The pixel posts text/plain (a CORS simple request, no preflight) and does not
@@ -22,8 +22,9 @@ function reply(status: number, body: Record<string, unknown>): Response {
   return Response.json(body, { status, headers: CORS });
 }
 
-const perClient = new RateLimiter(Number(process.env.INGEST_CLIENT_RATE_PER_SEC ?? 20), Number(process.env.INGEST_CLIENT_BURST ?? 60));
-const perShop = new RateLimiter(Number(process.env.INGEST_SHOP_RATE_PER_SEC ?? 2000), Number(process.env.INGEST_SHOP_BURST ?? 5000));
+// Validated like every other setting: a mistyped limit would otherwise read as NaN and switch the limit off.
+const perClient = new RateLimiter(intEnv("INGEST_CLIENT_RATE_PER_SEC", 20, 1), intEnv("INGEST_CLIENT_BURST", 60, 1));
+const perShop = new RateLimiter(intEnv("INGEST_SHOP_RATE_PER_SEC", 2000, 1), intEnv("INGEST_SHOP_BURST", 5000, 1));
 
 // Shop lookups are cached briefly: the endpoint sees every page view of every storefront.
 const SHOP_CACHE_MS = 5_000;
@@ -37,12 +38,33 @@ async function findShop(domain: string): Promise<Shop | null> {
   return shop;
 }
 
-/** Reads at most `limit` characters; null when the body is larger. */
+/**
+ * A body the endpoint answers without using is still read to its end, and dropped, in the background: left unread,
+ * the client's upload stalls and it never sees the answer; cancelled, the connection is reset before it does.
+ * Past this many bytes the body is cut off (reset): only an abusive client sends that much to a pixel endpoint.
+ */
+const MAX_DISCARD_BYTES = 8 * 1024 * 1024;
+
+function discardBody(reader: ReadableStreamDefaultReader<Uint8Array>, alreadyRead = 0): void {
+  void (async () => {
+    let size = alreadyRead;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      size += value.byteLength;
+      if (size > MAX_DISCARD_BYTES) return reader.cancel();
+    }
+  })().catch(() => undefined); // the client went away
+}
+
+/** Reads at most `limit` bytes; null when the body is larger (by its Content-Length, or as it streams in). */
 async function readCapped(request: Request, limit: number): Promise<string | null> {
-  const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > limit) return null;
   if (!request.body) return "";
   const reader = request.body.getReader();
+  if (Number(request.headers.get("content-length") ?? "0") > limit) {
+    discardBody(reader);
+    return null;
+  }
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {
@@ -50,7 +72,7 @@ async function readCapped(request: Request, limit: number): Promise<string | nul
     if (done) break;
     size += value.byteLength;
     if (size > limit) {
-      await reader.cancel();
+      discardBody(reader, size);
       return null;
     }
     chunks.push(value);
@@ -69,7 +91,10 @@ export async function handleIngest(request: Request, context: IngestContext): Pr
 
   const ip = clientIp(context.socketAddress ?? null, context.forwardedFor ?? null, config.trustProxyHops);
   const clientKey = ip ?? context.socketAddress ?? "unknown";
-  if (!perClient.take(clientKey)) return reply(429, { error: "too many requests from this client" });
+  if (!perClient.take(clientKey)) {
+    if (request.body) discardBody(request.body.getReader());
+    return reply(429, { error: "too many requests from this client" });
+  }
 
   const text = await readCapped(request, MAX_INGEST_BODY_CHARS);
   if (text === null) return reply(413, { error: `body too large (max ${MAX_INGEST_BODY_CHARS} bytes)` });
@@ -93,9 +118,13 @@ export async function handleIngest(request: Request, context: IngestContext): Pr
   if (event.event_name === "Purchase" && !event.checkout_token) {
     return reply(422, { error: "event.checkout_token: a Purchase needs the checkout token to join its order" });
   }
-  // Browser clocks drift: an event is never in the future.
+  // Browser clocks drift: an event is never in the future. One older than Meta's window could never be sent.
   const nowSec = Math.floor(Date.now() / 1000);
+  if (!isInsideWindow({ actionSource: "website", eventTime: new Date(event.event_time * 1000) })) {
+    return reply(422, { error: "event.event_time: older than Meta accepts (7 days)" });
+  }
   const result = await intakeBrowserEvent(prisma, shop, { ...event, event_time: Math.min(event.event_time, nowSec) }, { clientIp: ip, userAgent });
-  if (result.outcome === "accepted" && result.status === "pending") wakeDispatcher();
+  // A merge can release a held Purchase: it goes at once, not at the next poll.
+  if ((result.outcome === "accepted" && result.status === "pending") || result.outcome === "context_merged") wakeDispatcher();
   return reply(202, result);
 }

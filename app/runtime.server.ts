@@ -8,7 +8,7 @@ import type { ConnectDeps } from "./capi/shopConfig";
 
 // Process-wide configuration read once from the environment, shared by the web server, the worker and the ops CLI.
 
-function intEnv(name: string, fallback: number, min = 0): number {
+export function intEnv(name: string, fallback: number, min = 0): number {
   const raw = process.env[name];
   if (raw === undefined || raw === "") return fallback;
   const n = Number(raw);

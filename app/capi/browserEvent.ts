@@ -47,10 +47,18 @@ const SHA256_HEX = /^[a-f0-9]{64}$/i;
 const ORDER_ID_PATTERN = /^(\d{1,30}|gid:\/\/shopify\/[A-Za-z]+\/\d{1,30})$/;
 const MAX_ITEMS = 200;
 
-const httpUrl = (max: number) =>
+// Free text is stored and forwarded: PostgreSQL refuses NUL and unpaired surrogates (in text and in jsonb), and
+// Meta has no use for control characters. Rejected with a clear message rather than failing the write.
+const UNSAFE_TEXT = /[\u0000-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const safeText = (min: number, max: number) =>
   z
     .string()
+    .min(min, `must be at least ${min} character${min === 1 ? "" : "s"}`)
     .max(max, `must be at most ${max} characters`)
+    .refine((s) => !UNSAFE_TEXT.test(s), "must not contain control characters or invalid Unicode");
+
+const httpUrl = (max: number) =>
+  safeText(1, max)
     .refine((s) => {
       try {
         const u = new URL(s);
@@ -76,7 +84,7 @@ export const consentSchema = z.object({
   saleOfDataAllowed: z.boolean().optional(),
 });
 
-const contentIdString = z.string().min(1).max(200, "must be at most 200 characters");
+const contentIdString = safeText(1, 200);
 
 export const browserCustomDataSchema = z.object({
   value: z.number().finite().min(0).max(1e9).optional(),
@@ -98,7 +106,7 @@ export const browserCustomDataSchema = z.object({
   // "product_group" is accepted too: the right value when content ids are Shopify product ids (item groups).
   content_type: z.enum(["product", "product_group"]).optional(),
   num_items: z.number().int().min(0).max(1_000_000).optional(),
-  search_string: z.string().max(500, "must be at most 500 characters").optional(),
+  search_string: safeText(0, 500).optional(),
 });
 
 export const browserUserDataSchema = z.object({
@@ -116,12 +124,12 @@ export const browserEventSchema = z.object({
     .min(1_000_000_000, "must be Unix seconds")
     .max(9_999_999_999, "must be Unix seconds, not milliseconds"),
   event_source_url: httpUrl(2048),
-  referrer_url: z.string().max(2048, "must be at most 2048 characters").optional(),
+  referrer_url: httpUrl(2048).optional(),
   fbp: z.string().regex(FBP_PATTERN, "must look like fb.1.<ms>.<random>").optional(),
-  fbc: z.string().regex(FBC_PATTERN, "must look like fb.1.<ms>.<fbclid>").optional(),
-  client_id: z.string().min(1).max(128).optional(),
+  fbc: safeText(1, 600).regex(FBC_PATTERN, "must look like fb.1.<ms>.<fbclid>").optional(),
+  client_id: safeText(1, 128).optional(),
   consent: consentSchema,
-  checkout_token: z.string().min(1).max(128).optional(),
+  checkout_token: safeText(1, 128).optional(),
   order_id: z
     .string()
     .max(64)
@@ -158,8 +166,8 @@ export const ingestConsentBodySchema = z.strictObject({
   kind: z.literal("consent"),
   shop: shopDomain,
   key: ingestKey,
-  checkout_token: z.string().min(1).max(128).optional(),
-  client_id: z.string().min(1).max(128).optional(),
+  checkout_token: safeText(1, 128).optional(),
+  client_id: safeText(1, 128).optional(),
   consent: consentSchema,
 });
 

@@ -22,6 +22,8 @@ export interface TestApp {
   dbUrl: string;
   logs: string[];
   env: Record<string, string>;
+  /** Process id of the running server (null when stopped): the benchmark reads its peak RSS from /proc. */
+  readonly pid: number | null;
   /** Stops the server (SIGTERM, graceful); the database stays for a restart. */
   stop(): Promise<number | null>;
   /** Kills the server at once (SIGKILL), as a crash would. */
@@ -99,6 +101,9 @@ export async function startApp(opts: { db: DbKind; graphUrl: string; env?: Recor
     logs,
     get env() {
       return env;
+    },
+    get pid() {
+      return child?.pid ?? null;
     },
     async stop() {
       if (!child) return null;
