@@ -27,6 +27,11 @@ export type { DbProvider };
 
 /** Busy timeout for SQLite: how long a writer waits for another process's write lock before SQLITE_BUSY. */
 export const SQLITE_BUSY_TIMEOUT_MS = 5000;
+/**
+ * Bound values per statement of the SQLite that better-sqlite3 bundles (SQLITE_MAX_VARIABLE_NUMBER). Without it
+ * Prisma assumes SQLite's old 999 and refuses an updateMany over a dispatcher batch of 1,000 ids (P2029).
+ */
+const SQLITE_MAX_BIND_VALUES = 32766;
 const DEFAULT_POOL_SIZE = 10;
 
 type ClientModule = { PrismaClient: new (options: { adapter: unknown }) => Db; Prisma: typeof SqlitePrismaNamespace };
@@ -54,6 +59,7 @@ function sqliteAdapter(filename: string): PrismaBetterSQLite3 {
       throw new Error(`SQLite database ${filename} does not exist: run \`npm run setup\` (migrate deploy) first`);
     }
     const adapter = await connect();
+    adapter.getConnectionInfo = () => ({ maxBindValues: SQLITE_MAX_BIND_VALUES, supportsRelationJoins: false });
     // journal_mode=WAL is persistent in the file; synchronous=NORMAL is the usual WAL pairing (durable at
     // checkpoints, never corrupt); foreign_keys makes onDelete: Cascade work.
     await adapter.executeScript(

@@ -234,7 +234,7 @@ export class Dispatcher {
     const ids = rows.map((r) => r.id);
     const result = await sendEvents(this.o.graph(shop), shop.pixelId!, token, rows.map(eventForMeta), { testEventCode });
     if (result.ok) {
-      await markSent(db, ids, batch.lease, { fbtraceId: result.fbtraceId, eventsReceived: result.eventsReceived });
+      await markSent(db, rows, batch.lease, { fbtraceId: result.fbtraceId, eventsReceived: result.eventsReceived });
       this.rateLimits.delete(shop.id);
       await db.shop.update({ where: { id: shop.id }, data: { lastDeliveryAt: new Date() } });
       return;

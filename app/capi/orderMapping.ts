@@ -311,12 +311,21 @@ function userDataOf(order: ShopifyOrder, orderCountry: string | null, customerKe
 type Candidate = readonly [raw: unknown, country: string | null];
 
 function distinctHashes(field: HashField, values: Candidate[]): string[] {
-  const hashes = new Set<string>();
-  for (const [raw, country] of values) {
+  // At most a handful of values: arrays beat Sets here (npm run bench, mapping).
+  const hashes: string[] = [];
+  for (let i = 0; i < values.length; i++) {
+    const [raw, country] = values[i];
+    // The same value often comes twice (the customer's default address is usually the billing address): hash it once.
+    if (raw == null || isRepeat(values, i)) continue;
     const hash = normalizeAndHash(field, raw, { country });
-    if (hash) hashes.add(hash);
+    if (hash && !hashes.includes(hash)) hashes.push(hash);
   }
-  return [...hashes];
+  return hashes;
+}
+
+function isRepeat(values: Candidate[], i: number): boolean {
+  for (let j = 0; j < i; j++) if (values[j][0] === values[i][0] && values[j][1] === values[i][1]) return true;
+  return false;
 }
 
 const FBC_FORMAT = /^fb\.\d+\.\d+\.\S+$/;

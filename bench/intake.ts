@@ -1,0 +1,54 @@
+import { API_SECRET, startApp } from "../test/support/app";
+import { startFakeGraph } from "../test/support/fakeGraph";
+import { sendWebhook } from "../test/support/shopifyWebhook";
+import { benchOrder, closedLoop, connectBenchShop, cpuSeconds, describeUnexpected, emit, machineLoad, percentile, progress } from "./lib";
+
+// Webhook intake: signed orders/paid webhooks at concurrency 16 against the production server. The in-process
+// dispatcher is off (DISPATCHER_IN_PROCESS=false, as on a web node next to `npm run worker`), so the figure is the
+// intake alone: HMAC check, validation, mapping, normalising, hashing and the outbox transaction. The default
+// 60 s hold applies (each row waits for browser context), which is the production path.
+
+const CONCURRENCY = 16;
+
+export async function benchIntake(opts: { warmupMs: number; durationMs: number }): Promise<void> {
+  const graph = await startFakeGraph({ latencyMs: 20, acceptAnyPixel: true, recordBodies: false });
+  const app = await startApp({
+    db: "sqlite",
+    graphUrl: graph.url,
+    env: { DISPATCHER_IN_PROCESS: "false", PURCHASE_HOLD_SECONDS: "60" },
+  });
+  try {
+    const shop = "bench-intake.myshopify.com";
+    await connectBenchShop(app, graph.url, shop);
+    progress(`intake: ${CONCURRENCY} clients, ${opts.warmupMs / 1000} s warm-up + ${opts.durationMs / 1000} s measured`);
+    let accepted = 0;
+    const pid = app.pid!;
+    let cpuAtStart = 0;
+    setTimeout(() => (cpuAtStart = cpuSeconds(pid)), opts.warmupMs);
+    const result = await closedLoop({
+      concurrency: CONCURRENCY,
+      warmupMs: opts.warmupMs,
+      durationMs: opts.durationMs,
+      expectStatus: 200,
+      send: async (i) => {
+        const res = await sendWebhook(app.url, { topic: "orders/paid", shop, body: benchOrder(i, 7_000_000_000_000), secret: API_SECRET });
+        const body = (await res.json()) as { outcome?: string };
+        if (body.outcome === "accepted") accepted++;
+        return res.status;
+      },
+    });
+    const cpuMs = ((cpuSeconds(pid) - cpuAtStart) * 1000) / result.count;
+    // Every answer must have made its row: a fast path that skipped the work would not count.
+    const rows = await app.db.outboxEvent.count({ where: { status: "held" } });
+    if (rows !== accepted) throw new Error(`intake: ${accepted} webhooks answered "accepted" but ${rows} outbox rows exist`);
+    const problems = describeUnexpected(result);
+    const note = `signed orders/paid, concurrency ${CONCURRENCY}, ${result.count} orders measured over ${result.seconds} s, dispatcher off, ${rows} rows written${problems ? `; unexpected answers: ${problems}` : ""}`;
+    emit("webhook_intake_throughput", result.count / result.seconds, "orders/s", { atLeast: 500 }, note);
+    emit("webhook_intake_p50", percentile(result.latencies, 50), "ms");
+    emit("webhook_intake_p99", percentile(result.latencies, 99), "ms", { atMost: 50 });
+    emit("webhook_intake_server_cpu_per_order", cpuMs, "ms", undefined, `server process CPU time per order in the measured window; ${machineLoad()}`);
+  } finally {
+    await app.close();
+    await graph.close();
+  }
+}

@@ -1,0 +1,166 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import { connectShop } from "../app/capi/shopConfig";
+import { graphConfigFromEnv } from "../app/capi/graphClient";
+import { loadKeyRing } from "../app/capi/tokenCrypto";
+import { makeOrder } from "../test/fixtures/order";
+import { ROOT, TOKEN_KEY, type TestApp } from "../test/support/app";
+
+// Shared pieces of `npm run bench`: the result line format (decisions 23), a closed-loop load generator,
+// percentiles, the production build and the server's peak memory.
+
+export const PIXEL = "987654321098765";
+export const TOKEN = "EAAGbenchTOKEN0123456789abcdefXYZ";
+
+interface Figure {
+  metric: string;
+  value: number;
+  unit: string;
+  /** e.g. ">= 500"; null for a figure reported for context only. */
+  target: string | null;
+  pass: boolean | null;
+  /** How it was measured, when the figure alone could mislead. */
+  note?: string;
+}
+
+/** One JSON line per figure on stdout; progress goes to stderr so stdout stays machine-readable. */
+export function emit(metric: string, value: number, unit: string, target?: { atLeast?: number; atMost?: number }, note?: string): void {
+  const rounded = Math.abs(value) >= 100 ? Math.round(value) : Math.round(value * 100) / 100;
+  let figure: Figure;
+  if (target?.atLeast !== undefined) figure = { metric, value: rounded, unit, target: `>= ${target.atLeast}`, pass: value >= target.atLeast };
+  else if (target?.atMost !== undefined) figure = { metric, value: rounded, unit, target: `<= ${target.atMost}`, pass: value <= target.atMost };
+  else figure = { metric, value: rounded, unit, target: null, pass: null };
+  if (note) figure.note = note;
+  console.log(JSON.stringify(figure));
+}
+
+export function progress(line: string): void {
+  process.stderr.write(`[bench] ${line}\n`);
+}
+
+/** Nearest-rank percentile of an unsorted list of numbers. */
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = Float64Array.from(values).sort();
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+export interface LoadResult {
+  /** Requests answered as expected inside the measured window. */
+  count: number;
+  seconds: number;
+  /** Milliseconds from send to the full answer, measured requests only. */
+  latencies: number[];
+  /** Answers whose status was not the expected one (counted, never silently dropped). */
+  unexpected: Map<number, number>;
+}
+
+/**
+ * A closed loop: `concurrency` clients each send the next request as soon as the previous one is answered, for
+ * `warmupMs` unmeasured, then `durationMs` measured. `send(i)` returns the HTTP status after reading the body.
+ */
+export async function closedLoop(opts: {
+  concurrency: number;
+  warmupMs: number;
+  durationMs: number;
+  expectStatus: number;
+  send: (i: number) => Promise<number>;
+}): Promise<LoadResult> {
+  let next = 0;
+  const start = performance.now();
+  const measureFrom = start + opts.warmupMs;
+  const stopAt = measureFrom + opts.durationMs;
+  const latencies: number[] = [];
+  const unexpected = new Map<number, number>();
+  let count = 0;
+  const client = async () => {
+    while (performance.now() < stopAt) {
+      const t0 = performance.now();
+      const status = await opts.send(next++);
+      const t1 = performance.now();
+      if (status !== opts.expectStatus) {
+        unexpected.set(status, (unexpected.get(status) ?? 0) + 1);
+        continue;
+      }
+      // Requests that started in the window and ended before its end: the window's sustained rate.
+      if (t0 >= measureFrom && t1 <= stopAt) {
+        latencies.push(t1 - t0);
+        count++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: opts.concurrency }, client));
+  return { count, seconds: opts.durationMs / 1000, latencies, unexpected };
+}
+
+export function describeUnexpected(result: LoadResult): string | null {
+  if (result.unexpected.size === 0) return null;
+  return [...result.unexpected].map(([status, n]) => `${n}× HTTP ${status}`).join(", ");
+}
+
+/** Builds the production server into a temporary directory (as test/support/globalSetup.ts does) for startApp. */
+export function buildServer(): { remove: () => void } {
+  const dir = mkdtempSync(path.join(ROOT, ".cache-bench-build-"));
+  execFileSync(process.execPath, [path.join(ROOT, "node_modules/@remix-run/dev/dist/cli.js"), "vite:build"], {
+    cwd: ROOT,
+    env: { ...process.env, REMIX_BUILD_DIR: dir },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  process.env.TEST_BUILD_DIR = dir;
+  return { remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Peak resident set size (VmHWM) of a process in MB, from /proc: the high-water mark since it started. */
+export function peakRssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const match = /^VmHWM:\s+(\d+)\s+kB$/m.exec(status);
+  if (!match) throw new Error(`no VmHWM in /proc/${pid}/status`);
+  return Number(match[1]) / 1024;
+}
+
+const CLOCK_TICKS_PER_SEC = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+
+/**
+ * CPU seconds (user + system) a process has used, from /proc/<pid>/stat. Other work on a shared machine slows the
+ * wall-clock figures but not this one, so CPU per request shows what the app itself costs.
+ */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the parenthesised command name; utime and stime are fields 14 and 15 of the whole line.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SEC;
+}
+
+/** The 1-minute load average and core count, to judge whether other work shared the machine during a run. */
+export function machineLoad(): string {
+  return `load average ${os.loadavg()[0].toFixed(2)} on ${os.availableParallelism()} cores`;
+}
+
+/** Connects the shop through the same connectShop as the Connect page, validated against the fake Graph API. */
+export async function connectBenchShop(app: TestApp, graphUrl: string, domain: string): Promise<void> {
+  const keyRing = loadKeyRing({ TOKEN_ENCRYPTION_KEY: TOKEN_KEY } as unknown as NodeJS.ProcessEnv, { production: true, devKeyFile: "" });
+  const result = await connectShop(
+    app.db,
+    { keyRing, graph: (version) => graphConfigFromEnv({ META_GRAPH_API_URL: graphUrl } as unknown as NodeJS.ProcessEnv, { version }) },
+    domain,
+    { pixelId: PIXEL, accessToken: TOKEN },
+  );
+  if (!result.ok) throw new Error(`could not connect the bench shop: ${JSON.stringify(result)}`);
+}
+
+/** The realistic fixture order (9 match keys, 3 lines, presentment money) with its own id, dated now. */
+export function benchOrder(n: number, base: number) {
+  const id = base + n;
+  const now = new Date().toISOString();
+  return makeOrder({
+    id,
+    admin_graphql_api_id: `gid://shopify/Order/${id}`,
+    name: `#B${n}`,
+    checkout_token: `bench${id}`,
+    created_at: now,
+    processed_at: now,
+  });
+}
