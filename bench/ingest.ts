@@ -25,6 +25,7 @@ export async function benchIngest(opts: { warmupMs: number; durationMs: number }
     db: "sqlite",
     graphUrl: graph.url,
     env: {
+      WEB_CONCURRENCY: "",
       DISPATCHER_IN_PROCESS: "false",
       TRUST_PROXY_HOPS: "1",
       INGEST_CLIENT_RATE_PER_SEC: UNLIMITED,

@@ -15,7 +15,7 @@ export async function benchIntake(opts: { warmupMs: number; durationMs: number }
   const app = await startApp({
     db: "sqlite",
     graphUrl: graph.url,
-    env: { DISPATCHER_IN_PROCESS: "false", PURCHASE_HOLD_SECONDS: "60" },
+    env: { WEB_CONCURRENCY: "", DISPATCHER_IN_PROCESS: "false", PURCHASE_HOLD_SECONDS: "60" },
   });
   try {
     const shop = "bench-intake.myshopify.com";

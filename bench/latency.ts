@@ -22,7 +22,7 @@ export async function benchLatency(): Promise<void> {
       for (const e of req.events) if (!arrivals.has(e.event_id)) arrivals.set(e.event_id, req.time);
     },
   });
-  const app = await startApp({ db: "sqlite", graphUrl: graph.url, env: { PURCHASE_HOLD_SECONDS: "0", META_GRAPH_TIMEOUT_MS: "10000" } });
+  const app = await startApp({ db: "sqlite", graphUrl: graph.url, env: { WEB_CONCURRENCY: "", PURCHASE_HOLD_SECONDS: "0", META_GRAPH_TIMEOUT_MS: "10000" } });
   try {
     const shop = "bench-latency.myshopify.com";
     await connectBenchShop(app, graph.url, shop);

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -113,25 +113,42 @@ export function buildServer(): { remove: () => void } {
   return { remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Peak resident set size (VmHWM) of a process in MB, from /proc: the high-water mark since it started. */
+/** A process and its descendants (`npm start` forks one server process per core), from /proc. */
+export function processTree(pid: number): number[] {
+  const children = readdirSync(`/proc/${pid}/task`).flatMap((tid) => {
+    try {
+      return readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  });
+  return [pid, ...children.flatMap(processTree)];
+}
+
+/** Peak resident set size (VmHWM) in MB of the largest process of the tree: the high-water mark since it started. */
 export function peakRssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const match = /^VmHWM:\s+(\d+)\s+kB$/m.exec(status);
-  if (!match) throw new Error(`no VmHWM in /proc/${pid}/status`);
-  return Number(match[1]) / 1024;
+  return Math.max(
+    ...processTree(pid).map((p) => {
+      const match = /^VmHWM:\s+(\d+)\s+kB$/m.exec(readFileSync(`/proc/${p}/status`, "utf8"));
+      if (!match) throw new Error(`no VmHWM in /proc/${p}/status`);
+      return Number(match[1]) / 1024;
+    }),
+  );
 }
 
 const CLOCK_TICKS_PER_SEC = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
 
 /**
- * CPU seconds (user + system) a process has used, from /proc/<pid>/stat. Other work on a shared machine slows the
- * wall-clock figures but not this one, so CPU per request shows what the app itself costs.
+ * CPU seconds (user + system) a process tree has used, from /proc/<pid>/stat. Other work on a shared machine slows
+ * the wall-clock figures but not this one, so CPU per request shows what the app itself costs.
  */
 export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  // Fields after the parenthesised command name; utime and stime are fields 14 and 15 of the whole line.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SEC;
+  return processTree(pid).reduce((sum, p) => {
+    const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15 of the whole line.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return sum + (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SEC;
+  }, 0);
 }
 
 /** The 1-minute load average and core count, to judge whether other work shared the machine during a run. */

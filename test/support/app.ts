@@ -58,6 +58,8 @@ export async function startApp(opts: { db: DbKind; graphUrl: string; env?: Recor
       PATH: process.env.PATH ?? "",
       HOME: process.env.HOME ?? "/tmp",
       NODE_ENV: "production",
+      // One server process: per-process limits and caches behave deterministically (cluster.test.ts covers more).
+      WEB_CONCURRENCY: "1",
       PORT: String(port),
       HOST_BIND: "127.0.0.1",
       DATABASE_URL: database.url,
