@@ -399,7 +399,11 @@ function moneyOf(
 
 /** Two decimals without binary noise: 1.005 -> 1.01, 0.1 + 0.2 -> 0.3. */
 function roundMoney(amount: number): number {
-  return Math.round(Number((amount * 100).toPrecision(15))) / 100;
+  const cents = amount * 100;
+  const whole = Math.round(cents);
+  // Almost every amount is whole cents already ("112.44" * 100 is within float noise of 11244): skip toPrecision.
+  if (Math.abs(cents - whole) < 1e-7) return whole / 100;
+  return Math.round(Number(cents.toPrecision(15))) / 100;
 }
 
 /** An absolute http(s) URL, relative ones resolved against the shop. */
