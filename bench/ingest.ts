@@ -2,7 +2,7 @@ import { startApp } from "../test/support/app";
 import { startFakeGraph } from "../test/support/fakeGraph";
 import { startPixel } from "../test/support/pixelSandbox";
 import { FIXTURE_SHOP, FIXTURE_USER_AGENT, fixtureInit, fixtureSettings, purchaseJourney } from "../test/fixtures/pixelEvents";
-import { closedLoop, connectBenchShop, cpuSeconds, describeUnexpected, emit, machineLoad, PIXEL, percentile, progress } from "./lib";
+import { closedLoop, connectBenchShop, describeUnexpected, emit, machineLoad, PIXEL, percentile, progress } from "./lib";
 
 // The pixel endpoint (decisions 23): POST /ingest at concurrency 32. The bodies are what the real pixel bundle
 // posts for a storefront journey (page view, product view, add to cart, checkout started, payment info, purchase),
@@ -65,10 +65,8 @@ export async function benchIngest(opts: { warmupMs: number; durationMs: number }
     };
 
     progress(`ingest: ${CONCURRENCY} clients, ${opts.warmupMs / 1000} s warm-up + ${opts.durationMs / 1000} s measured`);
-    const pid = app.pid!;
-    let cpuAtStart = 0;
-    setTimeout(() => (cpuAtStart = cpuSeconds(pid)), opts.warmupMs);
     const result = await closedLoop({
+      serverPid: app.pid!,
       concurrency: CONCURRENCY,
       warmupMs: opts.warmupMs,
       durationMs: opts.durationMs,
@@ -84,13 +82,12 @@ export async function benchIngest(opts: { warmupMs: number; durationMs: number }
         return res.status;
       },
     });
-    const cpuMs = ((cpuSeconds(pid) - cpuAtStart) * 1000) / result.count;
     const problems = describeUnexpected(result);
     const note = `real pixel bodies (6-event journeys), concurrency ${CONCURRENCY}, ${result.count} requests measured over ${result.seconds} s, dispatcher off, INGEST_* limits raised, TRUST_PROXY_HOPS=1 with one X-Forwarded-For address per visitor${problems ? `; unexpected answers: ${problems}` : ""}`;
     emit("pixel_ingest_throughput", result.count / result.seconds, "requests/s", { atLeast: 1500 }, note);
     emit("pixel_ingest_p50", percentile(result.latencies, 50), "ms");
     emit("pixel_ingest_p99", percentile(result.latencies, 99), "ms", { atMost: 50 });
-    emit("pixel_ingest_server_cpu_per_request", cpuMs, "ms", undefined, `server process CPU time per request in the measured window; ${machineLoad()}`);
+    emit("pixel_ingest_server_cpu_per_request", result.cpuMsPerRequest, "ms", undefined, `server process CPU time per request in the measured window; ${machineLoad()}`);
   } finally {
     await app.close();
     await graph.close();

@@ -56,6 +56,8 @@ export interface LoadResult {
   latencies: number[];
   /** Answers whose status was not the expected one (counted, never silently dropped). */
   unexpected: Map<number, number>;
+  /** Server CPU time per measured request, in ms: unlike wall-clock figures, not slowed by other work on the machine. */
+  cpuMsPerRequest: number;
 }
 
 /**
@@ -68,10 +70,14 @@ export async function closedLoop(opts: {
   durationMs: number;
   expectStatus: number;
   send: (i: number) => Promise<number>;
+  /** The server's process: its CPU time (with its children) over the measured window is reported per request. */
+  serverPid: number;
 }): Promise<LoadResult> {
   let next = 0;
   const start = performance.now();
   const measureFrom = start + opts.warmupMs;
+  let cpuAtStart = 0;
+  setTimeout(() => (cpuAtStart = cpuSeconds(opts.serverPid)), opts.warmupMs);
   const stopAt = measureFrom + opts.durationMs;
   const latencies: number[] = [];
   const unexpected = new Map<number, number>();
@@ -93,7 +99,8 @@ export async function closedLoop(opts: {
     }
   };
   await Promise.all(Array.from({ length: opts.concurrency }, client));
-  return { count, seconds: opts.durationMs / 1000, latencies, unexpected };
+  const cpuMsPerRequest = ((cpuSeconds(opts.serverPid) - cpuAtStart) * 1000) / count;
+  return { count, seconds: opts.durationMs / 1000, latencies, unexpected, cpuMsPerRequest };
 }
 
 export function describeUnexpected(result: LoadResult): string | null {

@@ -31,7 +31,6 @@ export const PG_SCHEMA = "prisma/postgresql/schema.prisma";
 export const PG_MIGRATIONS = "prisma/postgresql/migrations";
 
 const SQLITE_OUTPUT = `output     = "../node_modules/.prisma/client-sqlite"`;
-const PG_OUTPUT = `output     = "../../node_modules/.prisma/client-pg"`;
 const PG_PLACEHOLDER_URL = "postgresql://prisma@localhost:5432/prisma"; // never connected to (generate only)
 
 type Kind = "sqlite" | "postgresql";
