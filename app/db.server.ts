@@ -18,8 +18,11 @@ import fs from "node:fs";
 import { createRequire } from "node:module";
 import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
 import { PrismaPg } from "@prisma/adapter-pg";
+import Database from "better-sqlite3";
+import pg from "pg";
 import type { Prisma as SqlitePrismaNamespace, PrismaClient as SqlitePrismaClient } from ".prisma/client-sqlite";
 import { currentDbTarget, redactUrl, type DbProvider, type DbTarget } from "./dbUrl";
+import { pgIntakeStore, sqliteIntakeStore, type IntakeStore } from "./capi/intakeStore";
 
 /** The client type of the app, whichever the provider (same models; SQLite client's types). */
 export type Db = SqlitePrismaClient;
@@ -60,15 +63,27 @@ function sqliteAdapter(filename: string): PrismaBetterSQLite3 {
     }
     const adapter = await connect();
     adapter.getConnectionInfo = () => ({ maxBindValues: SQLITE_MAX_BIND_VALUES, supportsRelationJoins: false });
-    // journal_mode=WAL is persistent in the file; synchronous=NORMAL is the usual WAL pairing (durable at
-    // checkpoints, never corrupt); foreign_keys makes onDelete: Cascade work.
-    await adapter.executeScript(
-      `PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; ` +
-        `PRAGMA busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS};`,
-    );
+    await adapter.executeScript(SQLITE_PRAGMAS);
     return adapter;
   };
   return factory;
+}
+
+// journal_mode=WAL is persistent in the file; synchronous=NORMAL is the usual WAL pairing (durable at checkpoints,
+// never corrupt); foreign_keys makes onDelete: Cascade work.
+const SQLITE_PRAGMAS =
+  `PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; ` +
+  `PRAGMA busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS};`;
+
+/** The order webhook's SQL store: on SQLite its own connection to the file, on PostgreSQL Prisma's pool. */
+function intakeStoreFor(target: DbTarget, pool: pg.Pool | null): IntakeStore {
+  if (target.provider === "postgresql") return pgIntakeStore(pool!, { schema: target.schema, types: pg.types });
+  if (!fs.existsSync(target.filename)) {
+    throw new Error(`SQLite database ${target.filename} does not exist: run \`npm run setup\` (migrate deploy) first`);
+  }
+  const database = new Database(target.filename, { timeout: SQLITE_BUSY_TIMEOUT_MS });
+  database.exec(SQLITE_PRAGMAS);
+  return sqliteIntakeStore(database);
 }
 
 function poolSize(env: NodeJS.ProcessEnv): number {
@@ -84,6 +99,8 @@ export interface DbHandle {
   provider: DbProvider;
   /** The active client's `Prisma` namespace (each generated client has its own runtime classes). */
   Prisma: typeof SqlitePrismaNamespace;
+  /** The order webhook's store (app/capi/intakeStore.ts), opened on first use. */
+  intakeStore(): IntakeStore;
 }
 
 /**
@@ -92,17 +109,23 @@ export interface DbHandle {
  */
 export function createDb(target: DbTarget = currentDbTarget(), env: NodeJS.ProcessEnv = process.env): DbHandle {
   const mod = loadClientModule(target.provider);
+  // One pool for Prisma and the intake store; $disconnect ends it.
+  const pool = target.provider === "postgresql" ? new pg.Pool({ connectionString: target.url, max: poolSize(env) }) : null;
   const adapter =
     target.provider === "sqlite"
       ? sqliteAdapter(target.filename)
-      : new PrismaPg(
-          { connectionString: target.url, max: poolSize(env) },
-          {
-            ...(target.schema ? { schema: target.schema } : {}),
-            onPoolError: (err) => console.error(`[db] idle PostgreSQL connection error: ${err.message}`),
-          },
-        );
-  return { db: new mod.PrismaClient({ adapter }), provider: target.provider, Prisma: mod.Prisma };
+      : new PrismaPg(pool!, {
+          ...(target.schema ? { schema: target.schema } : {}),
+          disposeExternalPool: true,
+          onPoolError: (err) => console.error(`[db] idle PostgreSQL connection error: ${err.message}`),
+        });
+  let store: IntakeStore | undefined;
+  return {
+    db: new mod.PrismaClient({ adapter }),
+    provider: target.provider,
+    Prisma: mod.Prisma,
+    intakeStore: () => (store ??= intakeStoreFor(target, pool)),
+  };
 }
 
 // One client per process; in development it survives Vite's module reloads (template convention), and is
@@ -129,6 +152,8 @@ const handle = appDb();
 const prisma: Db = handle.db;
 export default prisma;
 export { prisma };
+/** The order webhook's SQL store, beside the client. */
+export const intakeStore = (): IntakeStore => handle.intakeStore();
 /** "sqlite" | "postgresql", from DATABASE_URL. */
 export const dbProvider: DbProvider = handle.provider;
 /** The active client's Prisma namespace: use it for `Prisma.DbNull`, `Prisma.sql`, error classes. */

@@ -8,6 +8,9 @@ import { keyRing, startInProcessDispatcher } from "./runtime.server";
 
 export const streamTimeout = 5000;
 
+// For scripts/start.mjs, which serves order webhooks ahead of Remix.
+export { handleOrderWebhookRoute, orderWebhookRoutes } from "./webhooks.server";
+
 /**
  * Called once by the production server (scripts/start.mjs) before it listens: checks the token key (production
  * refuses to start without one) and starts the in-process dispatcher unless DISPATCHER_IN_PROCESS=false.

@@ -24,10 +24,13 @@ class SessionStorage extends PrismaSessionStorage<never> {
   }
 }
 
+/** The app's client secret: it signs webhooks (order webhooks are verified with it in webhookSignature.server.ts). */
+export const apiSecretKey = process.env.SHOPIFY_API_SECRET || "";
+
 // The one Shopify configuration of the app (template convention).
 const shopify = shopifyApp({
   apiKey: process.env.SHOPIFY_API_KEY,
-  apiSecretKey: process.env.SHOPIFY_API_SECRET || "",
+  apiSecretKey,
   apiVersion: ApiVersion.October26,
   scopes: process.env.SCOPES?.split(","),
   appUrl: process.env.SHOPIFY_APP_URL || "",

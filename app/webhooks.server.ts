@@ -1,16 +1,18 @@
-import prisma from "./db.server";
-import { authenticate } from "./shopify.server";
+import prisma, { intakeStore } from "./db.server";
+import { apiSecretKey, authenticate } from "./shopify.server";
 import { config, wakeDispatcher } from "./runtime.server";
 import { parseOrder, mapOrder } from "./capi/orderMapping";
 import { cancelOrder, intakeOrder, recordReceipt, type IntakeResult, type PurchaseTopic } from "./capi/orderIntake";
 import { customersRedactSchema, dataRequestSchema, recordDataRequest, redactCustomer, redactShop } from "./capi/privacy";
 import { finalFields } from "./capi/outbox";
 import { numericId } from "./capi/eventId";
+import { verifyWebhook, type WebhookRequest } from "./webhookSignature.server";
 import { parseSettings } from "./capi/settings";
 
-// Webhook handlers. authenticate.webhook answers 401 for a bad HMAC (and 400 for missing headers) by throwing a
-// Response. Anything authenticated is answered 200 on purpose, even when unusable: Shopify retries every non-2xx
-// for hours and then drops the subscription (decisions 11). What was done is recorded as a receipt.
+// Webhook handlers. A bad HMAC is answered 401, missing headers 400 (order topics: webhookSignature.server.ts; the
+// others: authenticate.webhook, which throws those as Responses). Anything authenticated is answered 200 on
+// purpose, even when unusable: Shopify retries every non-2xx for hours and then drops the subscription
+// (decisions 11). What was done is recorded as a receipt.
 
 /**
  * authenticate.webhook, except that an authentic body that is not JSON is recorded and answered 200 instead of 500:
@@ -23,48 +25,96 @@ async function authenticated(request: Request) {
     if (!(err instanceof SyntaxError)) throw err;
     const h = (name: string) => request.headers.get(name) ?? "";
     const topic = h("x-shopify-topic");
-    const result = await recordReceipt(prisma, {
+    const result = await recordReceipt(intakeStore(), {
       webhookId: h("x-shopify-webhook-id"),
       shopDomain: h("x-shopify-shop-domain"),
       topic,
       outcome: "rejected",
       reason: "the body is not valid JSON",
     });
-    throw answer(topic, h("x-shopify-shop-domain"), result);
+    throw toResponse(answer(topic, h("x-shopify-shop-domain"), result));
   }
 }
 
-function answer(topic: string, shop: string, result: IntakeResult & { orderId?: string | null }): Response {
+/** A webhook's answer: JSON with the outcome (never a 5xx for what Shopify sent: it would be retried for hours). */
+export interface WebhookAnswer {
+  status: number;
+  body: { outcome: string; status?: string | null; reason: string | null };
+}
+
+function answer(topic: string, shop: string, result: IntakeResult & { orderId?: string | null }): WebhookAnswer {
   console.log(
     `[webhook] ${topic} shop=${shop}${result.orderId ? ` order=${result.orderId}` : ""} outcome=${result.outcome}` +
       `${result.status ? ` status=${result.status}` : ""}${result.reason ? ` reason="${result.reason}"` : ""}`,
   );
-  return Response.json({ outcome: result.outcome, status: result.status ?? null, reason: result.reason ?? null });
+  return { status: 200, body: { outcome: result.outcome, status: result.status ?? null, reason: result.reason ?? null } };
 }
 
-export async function handleOrderWebhook(request: Request, topic: PurchaseTopic | "orders/cancelled"): Promise<Response> {
-  const { shop: domain, payload, webhookId } = await authenticated(request);
+/** The Remix route's request as a WebhookRequest (the production server hands order webhooks over directly). */
+export async function webhookRequest(request: Request): Promise<WebhookRequest> {
+  return { method: request.method, header: (name) => request.headers.get(name), body: Buffer.from(await request.arrayBuffer()) };
+}
+
+export function toResponse(a: WebhookAnswer): Response {
+  return Response.json(a.body, { status: a.status });
+}
+
+export async function handleOrderWebhook(request: WebhookRequest, topic: PurchaseTopic | "orders/cancelled"): Promise<WebhookAnswer> {
+  const verdict = verifyWebhook(request, apiSecretKey);
+  if (!verdict.ok) {
+    console.log(`[webhook] ${topic} refused (${verdict.status}): ${verdict.reason}`);
+    return { status: verdict.status, body: { outcome: "refused", reason: verdict.reason } };
+  }
+  const { shop: domain, webhookId } = verdict.webhook;
+  const store = intakeStore();
   // No up-front duplicate lookup (a query on every delivery): each path below writes a receipt keyed by the
   // webhook id, and its unique violation answers a redelivery as duplicate_webhook.
-
   const receipt = { webhookId, shopDomain: domain, topic };
-  const shop = await prisma.shop.findUnique({ where: { domain } });
+  let payload: unknown;
+  try {
+    payload = JSON.parse(request.body.toString("utf8"));
+  } catch {
+    return answer(topic, domain, await recordReceipt(store, { ...receipt, outcome: "rejected", reason: "the body is not valid JSON" }));
+  }
+  const shop = await store.findShop(domain);
   if (!shop) {
-    return answer(topic, domain, await recordReceipt(prisma, { ...receipt, outcome: "rejected", reason: "unknown shop: the app is not installed there" }));
+    return answer(topic, domain, await recordReceipt(store, { ...receipt, outcome: "rejected", reason: "unknown shop: the app is not installed there" }));
   }
   const parsed = parseOrder(payload);
   if (!parsed.ok) {
     const orderId = numericId((payload as { id?: unknown } | null)?.id);
-    return answer(topic, domain, { ...(await recordReceipt(prisma, { ...receipt, orderId, outcome: "rejected", reason: `invalid order payload: ${parsed.reason}` })), orderId });
+    return answer(topic, domain, { ...(await recordReceipt(store, { ...receipt, orderId, outcome: "rejected", reason: `invalid order payload: ${parsed.reason}` })), orderId });
   }
   if (topic === "orders/cancelled") {
     const orderId = numericId(parsed.order.id)!;
-    return answer(topic, domain, { ...(await cancelOrder(prisma, { shop, webhookId, orderId })), orderId });
+    return answer(topic, domain, { ...(await cancelOrder(prisma, store, { shop, webhookId, orderId })), orderId });
   }
-  const mapped = mapOrder(parsed.order, { shopDomain: domain, settings: parseSettings(shop.settings) });
-  const result = await intakeOrder(prisma, { shop, topic, webhookId, mapped, holdSeconds: config.purchaseHoldSeconds });
+  const settings = parseSettings(shop.settings);
+  const mapped = mapOrder(parsed.order, { shopDomain: domain, settings });
+  const result = await intakeOrder(store, { shop, settings, topic, webhookId, mapped, holdSeconds: config.purchaseHoldSeconds });
   if (result.status === "pending") wakeDispatcher();
   return answer(topic, domain, { ...result, orderId: mapped.orderId });
+}
+
+/**
+ * Order webhooks as the production server (scripts/start.mjs) serves them, ahead of Remix: the same handler with
+ * the request as Node parsed it, without building a Fetch Request and running the router for every order.
+ */
+export const orderWebhookRoutes: Record<string, PurchaseTopic | "orders/cancelled"> = {
+  "/webhooks/orders/paid": "orders/paid",
+  "/webhooks/orders/create": "orders/create",
+  "/webhooks/orders/cancelled": "orders/cancelled",
+};
+
+export async function handleOrderWebhookRoute(
+  path: string,
+  req: { method: string; headers: Record<string, string | string[] | undefined>; body: Buffer },
+): Promise<WebhookAnswer> {
+  const header = (name: string) => {
+    const value = req.headers[name];
+    return Array.isArray(value) ? value.join(", ") : value;
+  };
+  return handleOrderWebhook({ method: req.method, header, body: req.body }, orderWebhookRoutes[path]);
 }
 
 export async function handleAppWebhook(request: Request): Promise<Response> {

@@ -88,6 +88,16 @@ async function serve() {
   app.set("trust proxy", false);
   app.use(build.publicPath, express.static(build.assetsBuildDirectory, { immutable: true, maxAge: "1y" }));
   app.use(express.static("public", { maxAge: "1h" }));
+  // Order webhooks come at order rates: served from the raw body, without the Fetch Request and router work Remix
+  // does per request (the Remix routes serve the same handler under `npm run dev`).
+  const { handleOrderWebhookRoute, orderWebhookRoutes } = build.entry.module;
+  app.post(Object.keys(orderWebhookRoutes), express.raw({ type: () => true, limit: "25mb" }), (req, res, next) => {
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    handleOrderWebhookRoute(req.path, { method: req.method, headers: req.headers, body }).then(
+      (answer) => res.status(answer.status).json(answer.body),
+      next,
+    );
+  });
   app.all(
     "*",
     createRequestHandler({

@@ -1,7 +1,8 @@
 import type { Db, Prisma, Shop } from "./db";
 import type { OutboxStatus, SuppressReason } from "./types";
 import type { MappedOrder } from "./orderMapping";
-import { parseSettings } from "./settings";
+import { parseSettings, type ShopSettings } from "./settings";
+import type { IntakeContext, IntakeShop, IntakeStore, NewOutboxEvent } from "./intakeStore";
 import { purchaseEventId } from "./eventId";
 import { mergeBrowserContext } from "./purchaseMerge";
 import {
@@ -14,8 +15,8 @@ import {
   releaseUpdate,
 } from "./outbox";
 
-// Order webhooks -> outbox rows. No network I/O: everything here is one or two local writes, so the webhook is
-// answered in milliseconds and the dispatcher does the sending.
+// Order webhooks -> outbox rows. No network I/O: a read or two and one local transaction (intakeStore.ts), so the
+// webhook is answered in milliseconds and the dispatcher does the sending.
 
 export type WebhookOutcome = "accepted" | "duplicate_webhook" | "duplicate_event" | "rejected" | "ignored";
 
@@ -27,31 +28,23 @@ export interface IntakeResult {
 
 export type PurchaseTopic = "orders/create" | "orders/paid";
 
+/** Prisma's unique violation (the browser path writes through Prisma). */
 export function isUniqueViolation(err: unknown): boolean {
   return typeof err === "object" && err !== null && (err as { code?: string }).code === "P2002";
 }
 
 /** Records a delivery that was not turned into an event (bad payload, unknown shop...) so the merchant sees it. */
 export async function recordReceipt(
-  db: Db,
+  store: IntakeStore,
   receipt: { webhookId: string; shopDomain: string; topic: string; outcome: WebhookOutcome; reason?: string; orderId?: string | null },
+  now = new Date(),
 ): Promise<IntakeResult> {
-  try {
-    await db.webhookReceipt.create({ data: { ...receipt, orderId: receipt.orderId ?? null }, select: { id: true } });
-    return { outcome: receipt.outcome, reason: receipt.reason };
-  } catch (err) {
-    if (isUniqueViolation(err)) return { outcome: "duplicate_webhook" };
-    throw err;
-  }
-}
-
-export async function isDuplicateWebhook(db: Db, webhookId: string): Promise<boolean> {
-  return (await db.webhookReceipt.count({ where: { webhookId } })) > 0;
+  const res = await store.insertReceipt({ ...receipt, reason: receipt.reason ?? null, orderId: receipt.orderId ?? null, receivedAt: now });
+  return res === "duplicate" ? { outcome: "duplicate_webhook" } : { outcome: receipt.outcome, reason: receipt.reason };
 }
 
 /** Why an order of this shop is not sent at all, decided at intake (consent comes later, at release). */
-function intakeSuppression(shop: Shop, mapped: MappedOrder, now: Date): SuppressReason | null {
-  const settings = parseSettings(shop.settings);
+function intakeSuppression(shop: IntakeShop, settings: ShopSettings, mapped: MappedOrder, now: Date): SuppressReason | null {
   if (shop.uninstalledAt) return "shop_uninstalled";
   if (!isConnected(shop)) return "not_connected";
   if (mapped.test && !activeTestEventCode(shop, settings, now)) return "test_order";
@@ -61,16 +54,15 @@ function intakeSuppression(shop: Shop, mapped: MappedOrder, now: Date): Suppress
 }
 
 export async function intakeOrder(
-  db: Db,
-  args: { shop: Shop; topic: PurchaseTopic; webhookId: string; mapped: MappedOrder; holdSeconds: number; now?: Date },
+  store: IntakeStore,
+  args: { shop: IntakeShop; settings: ShopSettings; topic: PurchaseTopic; webhookId: string; mapped: MappedOrder; holdSeconds: number; now?: Date },
 ): Promise<IntakeResult> {
-  const { shop, topic, webhookId, mapped } = args;
+  const { shop, settings, topic, webhookId, mapped } = args;
   const now = args.now ?? new Date();
   const receipt = { webhookId, shopDomain: shop.domain, topic, orderId: mapped.orderId };
-  const settings = parseSettings(shop.settings);
   const trigger: PurchaseTopic = settings.purchaseTrigger === "paid" ? "orders/paid" : "orders/create";
   if (topic !== trigger) {
-    return recordReceipt(db, { ...receipt, outcome: "ignored", reason: `purchase is sent on ${trigger}` });
+    return recordReceipt(store, { ...receipt, outcome: "ignored", reason: `purchase is sent on ${trigger}` }, now);
   }
 
   const base = {
@@ -88,52 +80,55 @@ export async function intakeOrder(
     customerKey: mapped.customerKey,
     emailHash: mapped.emailHashes[0] ?? null,
     phoneHash: mapped.phoneHashes[0] ?? null,
+    suppressReason: null,
+    consent: null,
+    lduApplied: false,
+    holdUntil: null,
+    nextAttemptAt: now,
+    browserSeenAt: null,
     receivedAt: now,
+    releasedAt: null,
+    finalAt: null,
   };
 
-  let data: Prisma.OutboxEventUncheckedCreateInput;
-  const suppression = intakeSuppression(shop, mapped, now);
+  let event: NewOutboxEvent;
+  let ctx: IntakeContext | null = null;
+  const suppression = intakeSuppression(shop, settings, mapped, now);
   if (suppression) {
     // Kept (hashed) so the merchant can see it, and so orders from before Connect can be sent later.
-    data = { ...base, status: "suppressed", suppressReason: suppression, payload: asJson(mapped.event), ...finalFields(now) };
+    event = { ...base, status: "suppressed", suppressReason: suppression, payload: mapped.event, clientIp: null, clientUserAgent: null, finalAt: now };
   } else {
     let row = { payload: mapped.event, clientIp: mapped.clientIp, clientUserAgent: mapped.clientUserAgent, consent: null as unknown };
-    const ctx = mapped.checkoutToken
-      ? await db.browserContext.findUnique({ where: { shopId_checkoutToken: { shopId: shop.id, checkoutToken: mapped.checkoutToken } } })
-      : null;
+    ctx = mapped.checkoutToken ? await store.findContext(shop.id, mapped.checkoutToken) : null;
     if (ctx) row = mergeBrowserContext(row, ctx);
-    const common = { ...base, payload: asJson(row.payload), clientIp: row.clientIp, clientUserAgent: row.clientUserAgent, consent: row.consent ? asJson(row.consent) : undefined };
+    const common = { ...base, status: "held", payload: row.payload, clientIp: row.clientIp, clientUserAgent: row.clientUserAgent, consent: row.consent ?? null };
     if (ctx || !mapped.checkoutToken || args.holdSeconds <= 0) {
       // The browser context is here already, or cannot come (it joins by checkout token; POS and draft orders
       // have none), or the shop does not wait for it: decide now.
       // browserSeenAt counts the pixel's own Purchase (same event id), not context from earlier checkout steps.
-      const decision = decideRelease({ ...common, consent: row.consent as Prisma.JsonValue, payload: asJson(row.payload) as Prisma.JsonValue }, settings);
-      data = { ...common, status: "held", ...(releaseUpdate(decision, now) as object), browserSeenAt: ctx && purchaseEventId(ctx.orderId) === mapped.event.event_id ? now : null } as Prisma.OutboxEventUncheckedCreateInput;
+      const decision = decideRelease({ ...common, consent: common.consent as Prisma.JsonValue, payload: asJson(common.payload) as Prisma.JsonValue }, settings);
+      event = {
+        ...common,
+        ...(releaseUpdate(decision, now) as Partial<NewOutboxEvent>),
+        browserSeenAt: ctx && purchaseEventId(ctx.orderId) === mapped.event.event_id ? now : null,
+      };
     } else {
-      data = { ...common, status: "held", holdUntil: new Date(now.getTime() + args.holdSeconds * 1000) };
+      event = { ...common, holdUntil: new Date(now.getTime() + args.holdSeconds * 1000) };
     }
-    if (ctx) await db.browserContext.update({ where: { id: ctx.id }, data: { usedAt: now, clientIp: null, clientUserAgent: null } });
   }
 
-  try {
-    // `select: id`: reading back every column of the new rows costs more than the inserts (benchmark, webhook intake).
-    await db.$transaction([
-      db.outboxEvent.create({ data, select: { id: true } }),
-      db.webhookReceipt.create({ data: { ...receipt, outcome: "accepted", reason: data.suppressReason ?? null }, select: { id: true } }),
-    ]);
-    return { outcome: "accepted", status: data.status as OutboxStatus, reason: data.suppressReason ?? undefined };
-  } catch (err) {
-    if (!isUniqueViolation(err)) throw err;
-    // Either this delivery was recorded concurrently, or the order already made its Purchase (another topic).
-    if (await isDuplicateWebhook(db, webhookId)) return { outcome: "duplicate_webhook" };
-    return recordReceipt(db, { ...receipt, outcome: "duplicate_event", reason: "the order already has its Purchase event" });
-  }
+  const inserted = await store.insertEvent(event, { ...receipt, outcome: "accepted", reason: event.suppressReason, receivedAt: now }, ctx?.id ?? null);
+  if (inserted === "inserted") return { outcome: "accepted", status: event.status as OutboxStatus, reason: event.suppressReason ?? undefined };
+  // Either this delivery was recorded concurrently, or the order already made its Purchase (another topic).
+  if (await store.hasReceipt(webhookId)) return { outcome: "duplicate_webhook" };
+  return recordReceipt(store, { ...receipt, outcome: "duplicate_event", reason: "the order already has its Purchase event" }, now);
 }
 
 /** orders/cancelled: a Purchase not yet sent is dropped; one already sent stays (Meta has it). */
 export async function cancelOrder(
   db: Db,
-  args: { shop: Shop; webhookId: string; orderId: string; now?: Date },
+  store: IntakeStore,
+  args: { shop: Pick<Shop, "id" | "domain">; webhookId: string; orderId: string; now?: Date },
 ): Promise<IntakeResult> {
   const now = args.now ?? new Date();
   const eventId = purchaseEventId(args.orderId);
@@ -143,7 +138,7 @@ export async function cancelOrder(
         data: { status: "suppressed", suppressReason: "order_cancelled", ...finalFields(now) },
       })
     : { count: 0 };
-  return recordReceipt(db, {
+  return recordReceipt(store, {
     webhookId: args.webhookId,
     shopDomain: args.shop.domain,
     topic: "orders/cancelled",

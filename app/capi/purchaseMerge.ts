@@ -1,4 +1,4 @@
-import type { BrowserContext } from "./db";
+import type { IntakeContext } from "./intakeStore";
 import type { CapiEvent } from "./types";
 
 // Browser context joins an order's Purchase only through the checkout token (unguessable, unlike order ids),
@@ -11,7 +11,7 @@ export interface MergeTarget {
   consent: unknown;
 }
 
-export function mergeBrowserContext(target: MergeTarget, ctx: BrowserContext): MergeTarget {
+export function mergeBrowserContext(target: MergeTarget, ctx: Omit<IntakeContext, "id" | "orderId">): MergeTarget {
   const user = { ...target.payload.user_data };
   // Browser cookies win over what the order carried (decisions: browser _fbc > note attribute > fbclid).
   if (ctx.fbp) user.fbp = ctx.fbp;

@@ -1,4 +1,4 @@
 import type { ActionFunctionArgs } from "@remix-run/node";
-import { handleOrderWebhook } from "../webhooks.server";
+import { handleOrderWebhook, toResponse, webhookRequest } from "../webhooks.server";
 
-export const action = ({ request }: ActionFunctionArgs) => handleOrderWebhook(request, "orders/create");
+export const action = async ({ request }: ActionFunctionArgs) => toResponse(await handleOrderWebhook(await webhookRequest(request), "orders/create"));

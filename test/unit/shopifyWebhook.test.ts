@@ -3,6 +3,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sendWebhook, signBody } from "../support/shopifyWebhook";
+import { verifyWebhook } from "../../app/webhookSignature.server";
 
 const SECRET = "shpss_test_secret";
 const BODY = '{"id":820982911946154508,"email":"jon@example.com","total_price":"199.00"}';
@@ -84,5 +85,47 @@ describe("sendWebhook", () => {
     expect(last.headers).not.toHaveProperty("x-shopify-hmac-sha256");
     expect(last.headers).not.toHaveProperty("x-shopify-webhook-id");
     expect(last.headers).toHaveProperty("x-shopify-topic", "orders/paid");
+  });
+});
+
+describe("verifyWebhook (the app's check of order webhooks)", () => {
+  const headers: Record<string, string> = {
+    "x-shopify-hmac-sha256": BODY_HMAC,
+    "x-shopify-shop-domain": "maple-goods.myshopify.com",
+    "x-shopify-webhook-id": "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
+    "x-shopify-topic": "orders/paid",
+    "x-shopify-api-version": "2025-10",
+  };
+  const request = (over: { method?: string; body?: string; headers?: Record<string, string | undefined> } = {}) => {
+    const h = { ...headers, ...over.headers };
+    return { method: over.method ?? "POST", header: (name: string) => h[name], body: Buffer.from(over.body ?? BODY) };
+  };
+
+  it("accepts Shopify's signature of the raw bytes and returns the signed headers", () => {
+    expect(verifyWebhook(request(), SECRET)).toEqual({
+      ok: true,
+      webhook: { shop: "maple-goods.myshopify.com", webhookId: "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043", topic: "orders/paid", apiVersion: "2025-10" },
+    });
+  });
+
+  it("answers 401 to a changed body, another secret or a truncated signature", () => {
+    expect(verifyWebhook(request({ body: BODY.replace("199.00", "1.00") }), SECRET)).toMatchObject({ ok: false, status: 401 });
+    expect(verifyWebhook(request(), `${SECRET}x`)).toMatchObject({ ok: false, status: 401 });
+    expect(verifyWebhook(request({ headers: { "x-shopify-hmac-sha256": BODY_HMAC.slice(0, 20) } }), SECRET)).toMatchObject({ ok: false, status: 401 });
+    expect(verifyWebhook(request({ headers: { "x-shopify-hmac-sha256": "not base64 at all!" } }), SECRET)).toMatchObject({ ok: false, status: 401 });
+  });
+
+  it("answers 400 without a signature or a required header, 405 to anything but POST", () => {
+    expect(verifyWebhook(request({ headers: { "x-shopify-hmac-sha256": undefined } }), SECRET)).toMatchObject({ ok: false, status: 400 });
+    expect(verifyWebhook(request({ headers: { "x-shopify-webhook-id": undefined, "x-shopify-topic": "" } }), SECRET)).toEqual({
+      ok: false,
+      status: 400,
+      reason: "missing headers: x-shopify-webhook-id, x-shopify-topic",
+    });
+    expect(verifyWebhook(request({ method: "GET" }), SECRET)).toMatchObject({ ok: false, status: 405 });
+  });
+
+  it("refuses to verify with an empty secret rather than accept anything", () => {
+    expect(() => verifyWebhook(request(), "")).toThrow(/SHOPIFY_API_SECRET/);
   });
 });

@@ -1,0 +1,144 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createDb, type DbHandle } from "../../app/db.server";
+import { classifyDatabaseUrl } from "../../app/dbUrl";
+import type { IntakeStore, NewOutboxEvent, NewReceipt } from "../../app/capi/intakeStore";
+import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/database";
+
+// The order webhook writes through plain SQL (app/capi/intakeStore.ts) and everything else reads through Prisma:
+// every value must read back through Prisma exactly as written, on both databases, whatever the process's time zone.
+
+describe.each(databaseKinds())("intake store on %s", (kind) => {
+  let database: TestDatabase;
+  let handle: DbHandle;
+  let store: IntakeStore;
+  let shopId: string;
+  const zone = process.env.TZ;
+
+  beforeAll(async () => {
+    // A zone far from UTC: timestamps without time zone must still mean UTC.
+    process.env.TZ = "Pacific/Kiritimati";
+    database = await createTestDatabase(kind);
+    handle = createDb(classifyDatabaseUrl(database.url));
+    store = handle.intakeStore();
+    const shop = await handle.db.shop.create({
+      data: {
+        domain: "store-test.myshopify.com",
+        ingestKey: `key-${kind}`,
+        settings: { contentIdFormat: "sku", consentPolicy: "strict" },
+        pixelId: "123",
+        tokenCiphertext: "v1:abc",
+        testEventCode: "TEST42",
+        testEventCodeSetAt: new Date("2026-11-25T08:09:10.123Z"),
+        uninstalledAt: null,
+      },
+    });
+    shopId = shop.id;
+  });
+
+  afterAll(async () => {
+    process.env.TZ = zone;
+    await handle?.db.$disconnect();
+    await database?.drop();
+  });
+
+  const event = (eventId: string, over: Partial<NewOutboxEvent> = {}): NewOutboxEvent => ({
+    shopId,
+    eventName: "Purchase",
+    eventId,
+    source: "webhook",
+    status: "held",
+    suppressReason: null,
+    actionSource: "website",
+    eventTime: new Date("2026-11-25T10:00:01.000Z"),
+    payload: { event_name: "Purchase", event_id: eventId, user_data: { em: ["ab".repeat(32)] }, custom_data: { value: 12.5, currency: "CAD" } },
+    clientIp: "203.0.113.7",
+    clientUserAgent: "Mozilla/5.0 (Québec)",
+    countryCode: "CA",
+    provinceCode: "QC",
+    consent: { marketingAllowed: true, saleOfDataAllowed: false },
+    lduApplied: false,
+    orderId: "450789469",
+    orderName: "#1001",
+    checkoutToken: "tok-1",
+    customerKey: "cd".repeat(32),
+    emailHash: "ab".repeat(32),
+    phoneHash: null,
+    holdUntil: new Date("2026-11-25T10:01:01.500Z"),
+    nextAttemptAt: new Date("2026-11-25T10:00:02.250Z"),
+    browserSeenAt: null,
+    receivedAt: new Date("2026-11-25T10:00:02.250Z"),
+    releasedAt: null,
+    finalAt: null,
+    ...over,
+  });
+  const receipt = (webhookId: string): NewReceipt => ({
+    webhookId,
+    shopDomain: "store-test.myshopify.com",
+    topic: "orders/paid",
+    outcome: "accepted",
+    reason: null,
+    orderId: "450789469",
+    receivedAt: new Date("2026-11-25T10:00:02.250Z"),
+  });
+
+  it("finds the shop with the values Prisma reads", async () => {
+    const viaPrisma = await handle.db.shop.findUniqueOrThrow({ where: { id: shopId } });
+    const found = await store.findShop("store-test.myshopify.com");
+    expect(found).toEqual({
+      id: viaPrisma.id,
+      domain: viaPrisma.domain,
+      settings: viaPrisma.settings,
+      uninstalledAt: null,
+      pixelId: "123",
+      tokenCiphertext: "v1:abc",
+      testEventCode: "TEST42",
+      testEventCodeSetAt: new Date("2026-11-25T08:09:10.123Z"),
+    });
+    expect(await store.findShop("other.myshopify.com")).toBeNull();
+  });
+
+  it("writes an event and its receipt that read back through Prisma unchanged, and sorts times as Prisma does", async () => {
+    const written = event("purchase_1");
+    expect(await store.insertEvent(written, receipt("wh-1"), null)).toBe("inserted");
+    const row = await handle.db.outboxEvent.findUniqueOrThrow({ where: { shopId_eventName_eventId: { shopId, eventName: "Purchase", eventId: "purchase_1" } } });
+    const { id, updatedAt, attempts, ambiguousSends, leaseOwner, leaseUntil, sentAt, metaResponse, ...rest } = row;
+    expect(rest).toMatchObject({ ...written, sentWithIp: false, sentWithUserAgent: false, lastErrorCode: null });
+    expect({ attempts, ambiguousSends, leaseOwner, leaseUntil, sentAt, metaResponse }).toEqual({ attempts: 0, ambiguousSends: 0, leaseOwner: null, leaseUntil: null, sentAt: null, metaResponse: null });
+    expect(updatedAt).toEqual(written.receivedAt);
+    expect(id).toMatch(/^c[0-9a-z]{20,}$/);
+    expect(await handle.db.webhookReceipt.findUnique({ where: { webhookId: "wh-1" } })).toMatchObject(receipt("wh-1"));
+    // The dispatcher's queries compare these columns in SQL (on SQLite as text): Prisma's filters must see them.
+    expect(await handle.db.outboxEvent.count({ where: { holdUntil: { lte: new Date("2026-11-25T10:01:01.500Z") } } })).toBe(1);
+    expect(await handle.db.outboxEvent.count({ where: { holdUntil: { lt: new Date("2026-11-25T10:01:01.500Z") } } })).toBe(0);
+  });
+
+  it("answers duplicate for the same webhook or the same event, and writes nothing of it", async () => {
+    expect(await store.insertEvent(event("purchase_2"), receipt("wh-1"), null)).toBe("duplicate");
+    expect(await store.insertEvent(event("purchase_1"), receipt("wh-2"), null)).toBe("duplicate");
+    expect(await handle.db.outboxEvent.count({ where: { eventId: "purchase_2" } })).toBe(0);
+    expect(await store.hasReceipt("wh-2")).toBe(false);
+    expect(await store.hasReceipt("wh-1")).toBe(true);
+    expect(await store.insertReceipt({ ...receipt("wh-2"), outcome: "rejected", reason: "x" })).toBe("inserted");
+    expect(await store.insertReceipt(receipt("wh-2"))).toBe("duplicate");
+  });
+
+  it("joins browser context and marks it used in the same transaction, erasing its raw IP and user agent", async () => {
+    const ctx = await handle.db.browserContext.create({
+      data: { shopId, checkoutToken: "tok-9", orderId: "9", fbp: "fb.1.1.2", fbc: null, clientIp: "198.51.100.1", clientUserAgent: "UA", eventSourceUrl: "https://s/thanks", consent: { marketingAllowed: true } },
+    });
+    expect(await store.findContext(shopId, "tok-9")).toEqual({
+      id: ctx.id, orderId: "9", fbp: "fb.1.1.2", fbc: null, clientIp: "198.51.100.1", clientUserAgent: "UA", eventSourceUrl: "https://s/thanks", consent: { marketingAllowed: true },
+    });
+    expect(await store.findContext(shopId, "tok-none")).toBeNull();
+    // A duplicate rolls the whole transaction back: the context stays unused.
+    expect(await store.insertEvent(event("purchase_1"), receipt("wh-3"), ctx.id)).toBe("duplicate");
+    expect((await handle.db.browserContext.findUniqueOrThrow({ where: { id: ctx.id } })).usedAt).toBeNull();
+    expect(await store.insertEvent(event("purchase_9"), receipt("wh-4"), ctx.id)).toBe("inserted");
+    expect(await handle.db.browserContext.findUniqueOrThrow({ where: { id: ctx.id } })).toMatchObject({
+      usedAt: new Date("2026-11-25T10:00:02.250Z"),
+      clientIp: null,
+      clientUserAgent: null,
+      fbp: "fb.1.1.2",
+    });
+  });
+});
