@@ -16,6 +16,7 @@
 // exports `PrismaClient` and `Prisma`, no default export). Type-only imports of ".prisma/client-sqlite" are fine.
 import fs from "node:fs";
 import { createRequire } from "node:module";
+import { Worker } from "node:worker_threads";
 import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
 import { PrismaPg } from "@prisma/adapter-pg";
 import Database from "better-sqlite3";
@@ -54,7 +55,7 @@ function loadClientModule(provider: DbProvider): ClientModule {
 }
 
 /** SQLite adapter: busy timeout through better-sqlite3's `timeout` option, WAL and foreign keys on connect. */
-function sqliteAdapter(filename: string): PrismaBetterSQLite3 {
+function sqliteAdapter(filename: string, pragmas: () => string): PrismaBetterSQLite3 {
   const factory = new PrismaBetterSQLite3({ url: filename, timeout: SQLITE_BUSY_TIMEOUT_MS });
   const connect = factory.connect.bind(factory);
   factory.connect = async () => {
@@ -63,7 +64,7 @@ function sqliteAdapter(filename: string): PrismaBetterSQLite3 {
     }
     const adapter = await connect();
     adapter.getConnectionInfo = () => ({ maxBindValues: SQLITE_MAX_BIND_VALUES, supportsRelationJoins: false });
-    await adapter.executeScript(SQLITE_PRAGMAS);
+    await adapter.executeScript(pragmas());
     return adapter;
   };
   return factory;
@@ -75,14 +76,61 @@ const SQLITE_PRAGMAS =
   `PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; ` +
   `PRAGMA busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS};`;
 
+/**
+ * With checkpoints in the background, a connection checkpoints by itself only when the WAL passes this many pages
+ * (~80 MB): a backstop should the background thread fall behind.
+ */
+const BACKSTOP_AUTOCHECKPOINT_PAGES = 20_000;
+const CHECKPOINT_INTERVAL_MS = 250;
+
+// Runs in a worker thread: the checkpoint's fsyncs wait there instead of in the event loop.
+const CHECKPOINT_WORKER = `
+const { parentPort, workerData } = require("node:worker_threads");
+const Database = require(workerData.driver);
+const db = new Database(workerData.filename, { timeout: workerData.busyTimeoutMs });
+let lastError = null;
+const timer = setInterval(() => {
+  try {
+    db.pragma("wal_checkpoint(PASSIVE)");
+    lastError = null;
+  } catch (err) {
+    // Reported once until it changes or passes: not four log lines a second.
+    if (err.message !== lastError) parentPort.postMessage(err.message);
+    lastError = err.message;
+  }
+}, workerData.intervalMs);
+parentPort.on("message", () => { clearInterval(timer); db.close(); parentPort.close(); });
+`;
+
+/** Starts the checkpoint thread for a SQLite file; returns its stop function. */
+function startCheckpointThread(filename: string): () => Promise<void> {
+  const worker = new Worker(CHECKPOINT_WORKER, {
+    eval: true,
+    workerData: {
+      driver: requireFromHere.resolve("better-sqlite3"),
+      filename,
+      busyTimeoutMs: SQLITE_BUSY_TIMEOUT_MS,
+      intervalMs: CHECKPOINT_INTERVAL_MS,
+    },
+  });
+  worker.on("message", (message) => console.error(`[db] background checkpoint failed: ${message}`));
+  worker.on("error", (err) => console.error(`[db] background checkpoint thread stopped: ${err.message}`));
+  worker.unref();
+  const exited = new Promise((resolve) => worker.once("exit", resolve));
+  return async () => {
+    worker.postMessage("stop");
+    await exited;
+  };
+}
+
 /** The order webhook's SQL store: on SQLite its own connection to the file, on PostgreSQL Prisma's pool. */
-function intakeStoreFor(target: DbTarget, pool: pg.Pool | null): IntakeStore {
+function intakeStoreFor(target: DbTarget, pool: pg.Pool | null, pragmas: () => string): IntakeStore {
   if (target.provider === "postgresql") return pgIntakeStore(pool!, { schema: target.schema, types: pg.types });
   if (!fs.existsSync(target.filename)) {
     throw new Error(`SQLite database ${target.filename} does not exist: run \`npm run setup\` (migrate deploy) first`);
   }
   const database = new Database(target.filename, { timeout: SQLITE_BUSY_TIMEOUT_MS });
-  database.exec(SQLITE_PRAGMAS);
+  database.exec(pragmas());
   return sqliteIntakeStore(database);
 }
 
@@ -101,6 +149,12 @@ export interface DbHandle {
   Prisma: typeof SqlitePrismaNamespace;
   /** The order webhook's store (app/capi/intakeStore.ts), opened on first use. */
   intakeStore(): IntakeStore;
+  /**
+   * SQLite: moves WAL checkpoints to a worker thread. better-sqlite3 is synchronous, so the automatic checkpoint
+   * a commit runs every ~1,000 pages (an fsync of the WAL and of the database file) would stall every request of
+   * the process for milliseconds. Returns a stop function; a no-op on PostgreSQL.
+   */
+  checkpointInBackground(): () => Promise<void>;
 }
 
 /**
@@ -111,20 +165,30 @@ export function createDb(target: DbTarget = currentDbTarget(), env: NodeJS.Proce
   const mod = loadClientModule(target.provider);
   // One pool for Prisma and the intake store; $disconnect ends it.
   const pool = target.provider === "postgresql" ? new pg.Pool({ connectionString: target.url, max: poolSize(env) }) : null;
+  let store: IntakeStore | undefined;
+  let backgroundCheckpoints = false;
+  const pragmas = () => SQLITE_PRAGMAS + (backgroundCheckpoints ? ` PRAGMA wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT_PAGES};` : "");
   const adapter =
     target.provider === "sqlite"
-      ? sqliteAdapter(target.filename)
+      ? sqliteAdapter(target.filename, pragmas)
       : new PrismaPg(pool!, {
           ...(target.schema ? { schema: target.schema } : {}),
           disposeExternalPool: true,
           onPoolError: (err) => console.error(`[db] idle PostgreSQL connection error: ${err.message}`),
         });
-  let store: IntakeStore | undefined;
+  const db = new mod.PrismaClient({ adapter });
   return {
-    db: new mod.PrismaClient({ adapter }),
+    db,
     provider: target.provider,
     Prisma: mod.Prisma,
-    intakeStore: () => (store ??= intakeStoreFor(target, pool)),
+    intakeStore: () => (store ??= intakeStoreFor(target, pool, pragmas)),
+    checkpointInBackground() {
+      if (target.provider !== "sqlite" || target.filename === ":memory:") return async () => {};
+      // Connections open from now on leave checkpoints to the thread (one opened before would still checkpoint
+      // by itself: correct, only slower).
+      backgroundCheckpoints = true;
+      return startCheckpointThread(target.filename);
+    },
   };
 }
 
@@ -154,6 +218,8 @@ export default prisma;
 export { prisma };
 /** The order webhook's SQL store, beside the client. */
 export const intakeStore = (): IntakeStore => handle.intakeStore();
+/** See DbHandle.checkpointInBackground; the web server calls it before it serves. */
+export const checkpointInBackground = () => handle.checkpointInBackground();
 /** "sqlite" | "postgresql", from DATABASE_URL. */
 export const dbProvider: DbProvider = handle.provider;
 /** The active client's Prisma namespace: use it for `Prisma.DbNull`, `Prisma.sql`, error classes. */

@@ -5,6 +5,7 @@ import { createReadableStreamFromReadable, type EntryContext } from "@remix-run/
 import { isbot } from "isbot";
 import { addDocumentResponseHeaders } from "./shopify.server";
 import { keyRing, startInProcessDispatcher } from "./runtime.server";
+import { checkpointInBackground } from "./db.server";
 
 export const streamTimeout = 5000;
 
@@ -13,12 +14,19 @@ export { handleOrderWebhookRoute, orderWebhookRoutes } from "./webhooks.server";
 
 /**
  * Called once by the production server (scripts/start.mjs) before it listens: checks the token key (production
- * refuses to start without one) and starts the in-process dispatcher unless DISPATCHER_IN_PROCESS=false.
+ * refuses to start without one), moves SQLite's checkpoints off the event loop, and starts the in-process
+ * dispatcher unless DISPATCHER_IN_PROCESS=false.
  */
 export async function onServerStart() {
   keyRing();
+  const stopCheckpoints = checkpointInBackground();
   const dispatcher = startInProcessDispatcher();
-  return { stop: () => dispatcher?.stop(10_000) };
+  return {
+    stop: async () => {
+      await dispatcher?.stop(10_000);
+      await stopCheckpoints();
+    },
+  };
 }
 
 // `npm run dev` has no production server: start the dispatcher with the first server module load instead.

@@ -94,7 +94,8 @@ async function serve() {
   app.post(Object.keys(orderWebhookRoutes), express.raw({ type: () => true, limit: "25mb" }), (req, res, next) => {
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     handleOrderWebhookRoute(req.path, { method: req.method, headers: req.headers, body }).then(
-      (answer) => res.status(answer.status).json(answer.body),
+      // Not res.json(): its ETag (a hash of every answer) means nothing to Shopify.
+      (answer) => res.writeHead(answer.status, { "Content-Type": "application/json; charset=utf-8" }).end(JSON.stringify(answer.body)),
       next,
     );
   });
