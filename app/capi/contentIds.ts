@@ -1,3 +1,4 @@
+import { trailingDigits } from "./eventId";
 import type { ContentIdFormat } from "./settings";
 
 // One content-id rule for both paths (the web pixel bundles this file), so Meta's catalog matching sees the
@@ -11,23 +12,23 @@ export interface ContentRef {
 
 /** The id of one line for Meta's `contents`/`content_ids`, or null when the line lacks what the format needs. */
 export function contentId(format: ContentIdFormat, ref: ContentRef, catalogCountry: string): string | null {
-  const product = ref.productId ? trailingDigits(ref.productId) : null;
-  const variant = ref.variantId ? trailingDigits(ref.variantId) : null;
   switch (format) {
     case "variant":
-      return variant;
+      return idDigits(ref.variantId);
     case "product":
-      return product;
+      return idDigits(ref.productId);
     case "sku":
       return ref.sku?.trim() || null;
-    case "shopify_catalog":
+    case "shopify_catalog": {
+      const product = idDigits(ref.productId);
+      const variant = idDigits(ref.variantId);
       return product && variant ? `shopify_${catalogCountry.toUpperCase()}_${product}_${variant}` : null;
+    }
   }
 }
 
-function trailingDigits(id: string): string | null {
-  const match = /(\d+)\s*$/.exec(String(id));
-  return match ? match[1] : null;
+function idDigits(id: string | null | undefined): string | null {
+  return id ? trailingDigits(String(id)) : null;
 }
 
 /** Meta: "product_group" when the ids are Shopify products (catalog item groups), "product" for items. */

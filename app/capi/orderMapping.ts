@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { contentId, contentType } from "./contentIds";
 import { numericId, purchaseEventId } from "./eventId";
-import { countryCodeOf, normalizeAndHash, type HashField } from "./normalize";
+import { countryCodeOf, hashMatchKeys } from "./normalize";
 import type { ShopSettings } from "./settings";
 import type { ActionSource, CapiEvent, Content, CustomData, UserData } from "./types";
 
@@ -179,19 +179,20 @@ export function mapOrder(
   order: ShopifyOrder,
   opts: { shopDomain: string; settings: ShopSettings; now?: Date }
 ): MappedOrder {
-  const nowMs = (opts.now ?? new Date()).getTime();
+  const nowMs = opts.now?.getTime() ?? Date.now();
   const source = sourceOf(order.source_name);
   const region = regionOf(order);
   const shopUrl = `https://${opts.shopDomain}/`;
-  const landing = httpUrl(order.landing_site, shopUrl);
+  const landing = httpUrl(order.landing_site, opts.shopDomain);
 
-  const occurredMs = dateMs(order.processed_at) ?? dateMs(order.created_at) ?? nowMs;
+  const createdAtMs = dateMs(order.created_at);
+  const occurredMs = dateMs(order.processed_at) ?? createdAtMs ?? nowMs;
   const eventTime = Math.floor(Math.min(occurredMs, nowMs) / 1000);
-  const createdMs = Math.min(dateMs(order.created_at) ?? occurredMs, nowMs);
+  const createdMs = Math.min(createdAtMs ?? occurredMs, nowMs);
 
   const customerId = numericId(order.customer?.admin_graphql_api_id) ?? numericId(order.customer?.id);
-  const customerKey = normalizeAndHash("external_id", customerId);
-  const userData = userDataOf(order, region.countryCode, customerKey);
+  const userData = userDataOf(order, region.countryCode, customerId);
+  const customerKey = userData.external_id?.[0] ?? null;
   const fbc = fbcOf(order, landing, createdMs);
   if (fbc) userData.fbc = fbc;
   const fbp = noteAttribute(order, "_fbp");
@@ -204,7 +205,7 @@ export function mapOrder(
     event_id: purchaseEventId(order.id)!,
     action_source: source.actionSource,
     ...(source.actionSource === "website"
-      ? { event_source_url: landing?.href ?? httpUrl(order.order_status_url, shopUrl)?.href ?? shopUrl }
+      ? { event_source_url: landing?.href ?? httpUrl(order.order_status_url, opts.shopDomain)?.href ?? shopUrl }
       : {}),
     user_data: userData,
     custom_data: customDataOf(order, opts.settings),
@@ -260,91 +261,127 @@ function countryOf(a: Address | null | undefined): string | null {
   return a ? countryCodeOf(a.country_code ?? a.country) : null;
 }
 
-function userDataOf(order: ShopifyOrder, orderCountry: string | null, customerKey: string | null): UserData {
+function userDataOf(order: ShopifyOrder, orderCountry: string | null, customerId: string | null): UserData {
   const customer = order.customer;
-  // The customer's record first, then the order's addresses; each value is normalised for its address's country.
-  const addresses = [customer?.default_address, order.billing_address, order.shipping_address]
-    .filter((a): a is Address => Boolean(a))
-    .map((a) => ({ ...a, countryCode: countryOf(a) ?? orderCountry }));
-  const customerCountry = countryOf(customer?.default_address) ?? orderCountry;
-
-  const userData: UserData = {};
-  const put = (key: HashField & keyof UserData, values: Candidate[]) => {
-    const hashes = distinctHashes(key, values);
-    if (hashes.length) userData[key] = hashes;
-  };
-  put(
-    "em",
-    [order.email, order.contact_email, customer?.email].map((email) => [email, null])
-  );
-  put("ph", [
-    [order.phone, orderCountry],
-    [customer?.phone, customerCountry],
-    ...addresses.map((a): Candidate => [a.phone, a.countryCode]),
+  const home = customer?.default_address;
+  const billing = order.billing_address;
+  const shipping = order.shipping_address;
+  // The customer's record first, then the order's addresses; each value is normalised for its address's
+  // country (a missing address has no values, and no country to add either).
+  const customerCountry = countryOf(home) ?? orderCountry;
+  const homeCountry = home ? customerCountry : null;
+  const billingCountry = billing ? countryOf(billing) ?? orderCountry : null;
+  const shippingCountry = shipping ? countryOf(shipping) ?? orderCountry : null;
+  return hashMatchKeys([
+    [
+      "em",
+      [
+        [order.email, null],
+        [order.contact_email, null],
+        [customer?.email, null],
+      ],
+    ],
+    [
+      "ph",
+      [
+        [order.phone, orderCountry],
+        [customer?.phone, customerCountry],
+        [home?.phone, homeCountry],
+        [billing?.phone, billingCountry],
+        [shipping?.phone, shippingCountry],
+      ],
+    ],
+    [
+      "fn",
+      [
+        [customer?.first_name, customerCountry],
+        [home?.first_name, homeCountry],
+        [billing?.first_name, billingCountry],
+        [shipping?.first_name, shippingCountry],
+      ],
+    ],
+    [
+      "ln",
+      [
+        [customer?.last_name, customerCountry],
+        [home?.last_name, homeCountry],
+        [billing?.last_name, billingCountry],
+        [shipping?.last_name, shippingCountry],
+      ],
+    ],
+    [
+      "ct",
+      [
+        [home?.city, homeCountry],
+        [billing?.city, billingCountry],
+        [shipping?.city, shippingCountry],
+      ],
+    ],
+    [
+      "st",
+      [
+        [home?.province_code, homeCountry],
+        [billing?.province_code, billingCountry],
+        [shipping?.province_code, shippingCountry],
+      ],
+    ],
+    [
+      "zp",
+      [
+        [home?.zip, homeCountry],
+        [billing?.zip, billingCountry],
+        [shipping?.zip, shippingCountry],
+      ],
+    ],
+    [
+      "country",
+      [
+        [homeCountry, homeCountry],
+        [billingCountry, billingCountry],
+        [shippingCountry, shippingCountry],
+      ],
+    ],
+    ["external_id", [[customerId, null]]],
   ]);
-  put("fn", [
-    [customer?.first_name, customerCountry],
-    ...addresses.map((a): Candidate => [a.first_name, a.countryCode]),
-  ]);
-  put("ln", [[customer?.last_name, customerCountry], ...addresses.map((a): Candidate => [a.last_name, a.countryCode])]);
-  put(
-    "ct",
-    addresses.map((a) => [a.city, a.countryCode])
-  );
-  put(
-    "st",
-    addresses.map((a) => [a.province_code, a.countryCode])
-  );
-  put(
-    "zp",
-    addresses.map((a) => [a.zip, a.countryCode])
-  );
-  put(
-    "country",
-    addresses.map((a) => [a.countryCode, a.countryCode])
-  );
-  if (customerKey) userData.external_id = [customerKey];
-  return userData;
-}
-
-/** A raw value and the country to normalise it for. */
-type Candidate = readonly [raw: unknown, country: string | null];
-
-function distinctHashes(field: HashField, values: Candidate[]): string[] {
-  // At most a handful of values: arrays beat Sets here (npm run bench, mapping).
-  const hashes: string[] = [];
-  for (let i = 0; i < values.length; i++) {
-    const [raw, country] = values[i];
-    // The same value often comes twice (the customer's default address is usually the billing address): hash it once.
-    if (raw == null || isRepeat(values, i)) continue;
-    const hash = normalizeAndHash(field, raw, { country });
-    if (hash && !hashes.includes(hash)) hashes.push(hash);
-  }
-  return hashes;
-}
-
-function isRepeat(values: Candidate[], i: number): boolean {
-  for (let j = 0; j < i; j++) if (values[j][0] === values[i][0] && values[j][1] === values[i][1]) return true;
-  return false;
 }
 
 const FBC_FORMAT = /^fb\.\d+\.\d+\.\S+$/;
 const FBP_FORMAT = /^fb\.\d+\.\d+\.\d+$/;
 const MAX_FBCLID_LENGTH = 500;
+const FBCLID = "fbclid";
 
 /** decisions 19: browser `_fbc` (joined later) > cart note attribute `_fbc` > `fbclid` in the landing page. */
-function fbcOf(order: ShopifyOrder, landing: URL | null, createdMs: number): string | null {
+function fbcOf(order: ShopifyOrder, landing: HttpUrl | null, createdMs: number): string | null {
   const fromCart = noteAttribute(order, "_fbc");
   if (fromCart && FBC_FORMAT.test(fromCart)) return fromCart;
-  const fbclid = landing?.searchParams.get("fbclid")?.trim();
+  const fbclid = landing && fbclidOf(landing)?.trim();
   // fbclid is case-sensitive: keep it as sent. Meta says to ignore overlong values.
   if (fbclid && fbclid.length <= MAX_FBCLID_LENGTH) return `fb.1.${createdMs}.${fbclid}`;
   return null;
 }
 
+/** The first `fbclid` of the URL's query, as `url.searchParams.get("fbclid")` reads it. */
+function fbclidOf(url: HttpUrl): string | null {
+  const query = url.search;
+  // Only "%" and "+" need decoding in a serialised query. Without them the parameter is found by hand:
+  // URLSearchParams, or even splitting the query, cost as much as parsing the URL (npm run bench, mapping).
+  if (query.includes("%") || query.includes("+")) return new URLSearchParams(query).get(FBCLID);
+  for (let start = 1; start < query.length; ) {
+    let end = query.indexOf("&", start);
+    if (end === -1) end = query.length;
+    if (query.startsWith(FBCLID, start)) {
+      const after = start + FBCLID.length;
+      if (after === end) return ""; // "…&fbclid&…": present, empty
+      if (query[after] === "=") return query.slice(after + 1, end);
+    }
+    start = end + 1;
+  }
+  return null;
+}
+
 function noteAttribute(order: ShopifyOrder, name: string): string | null {
-  const attribute = order.note_attributes?.find((a) => a.name === name);
-  return nonEmpty(attribute?.value);
+  for (const attribute of order.note_attributes ?? []) if (attribute.name === name) return nonEmpty(attribute.value);
+  return null;
 }
 
 function customDataOf(order: ShopifyOrder, settings: ShopSettings): CustomData {
@@ -356,6 +393,7 @@ function customDataOf(order: ShopifyOrder, settings: ShopSettings): CustomData {
     : { order_id: order.id };
 
   const contents: Content[] = [];
+  const contentIds: string[] = [];
   let numItems = 0;
   for (const line of order.line_items ?? []) {
     if (line.quantity === 0) continue;
@@ -363,18 +401,17 @@ function customDataOf(order: ShopifyOrder, settings: ShopSettings): CustomData {
     const ref = { productId: numericId(line.product_id), variantId: numericId(line.variant_id), sku: line.sku };
     const id = contentId(settings.contentIdFormat, ref, settings.catalogCountry);
     if (!id) continue;
+    const content: Content = { id, quantity: line.quantity };
     const price = moneyOf(line.price_set, line.price, order);
-    contents.push({
-      id,
-      quantity: line.quantity,
-      // A unit price in another currency than the value would mislead Meta: leave it out.
-      ...(price && price.currency === total?.currency ? { item_price: roundMoney(price.amount) } : {}),
-    });
+    // A unit price in another currency than the value would mislead Meta: leave it out.
+    if (price && price.currency === total?.currency) content.item_price = roundMoney(price.amount);
+    contents.push(content);
+    if (!contentIds.includes(id)) contentIds.push(id);
   }
   if (contents.length) {
     custom.content_type = contentType(settings.contentIdFormat);
     custom.contents = contents;
-    custom.content_ids = [...new Set(contents.map((c) => c.id))];
+    custom.content_ids = contentIds;
   }
   if (numItems) custom.num_items = numItems;
   return custom;
@@ -406,12 +443,32 @@ function roundMoney(amount: number): number {
   return Math.round(Number(cents.toPrecision(15))) / 100;
 }
 
+/** A parsed http(s) URL: its serialisation and its query ("?…", or "" without one), as `URL` gives them. */
+type HttpUrl = Pick<URL, "href" | "search">;
+
+// A path whose characters the URL parser keeps as they are (nothing to percent-encode, no backslash, fragment,
+// whitespace or non-ASCII) and without "." segments to resolve (any "/." or "%2e" is left to the parser), on
+// a shop domain the parser keeps as it is too (lowercase ASCII labels, no IDN, the last one not a number):
+// its URL is the two joined.
+const PLAIN_PATH = /^\/(?!\/)[A-Za-z0-9\-._~!$&()*+,;=:@/?%]*$/;
+const DOT_SEGMENT = /\/\.|%2e/i;
+const PLAIN_HOST = /^(?:(?!xn--)[a-z0-9-]+\.)+(?!xn--)[a-z][a-z0-9-]*$/;
+
 /** An absolute http(s) URL, relative ones resolved against the shop. */
-function httpUrl(raw: string | null | undefined, base: string): URL | null {
+function httpUrl(raw: string | null | undefined, shopDomain: string): HttpUrl | null {
   const value = nonEmpty(raw);
   if (!value) return null;
+  // Landing pages are such paths: joining them skips `new URL`, the costliest step after hashing (npm run
+  // bench, mapping). Anything else is left to the parser.
+  if (PLAIN_PATH.test(value) && !DOT_SEGMENT.test(value) && PLAIN_HOST.test(shopDomain)) {
+    const query = value.indexOf("?");
+    return {
+      href: `https://${shopDomain}${value}`,
+      search: query === -1 || query === value.length - 1 ? "" : value.slice(query),
+    };
+  }
   try {
-    const url = new URL(value, base);
+    const url = new URL(value, `https://${shopDomain}/`);
     return url.protocol === "https:" || url.protocol === "http:" ? url : null;
   } catch {
     return null;
@@ -419,8 +476,48 @@ function httpUrl(raw: string | null | undefined, base: string): URL | null {
 }
 
 function dateMs(raw: string | null | undefined): number | null {
-  const ms = raw ? Date.parse(raw) : NaN;
+  if (!raw) return null;
+  const ms = shopifyTimestampMs(raw) ?? Date.parse(raw);
   return Number.isFinite(ms) ? ms : null;
+}
+
+/**
+ * Date.parse of the shape Shopify sends, "2026-11-10T14:03:12-05:00" or "2026-11-10T19:03:12.345Z", read by
+ * hand: Date.parse cost as much as normalising all the buyer's names (npm run bench, mapping). null for any
+ * other shape or a field out of range, which Date.parse then judges.
+ */
+function shopifyTimestampMs(s: string): number | null {
+  const zone = s[19] === "." ? 23 : 19;
+  const utc = s.length === zone + 1 && s[zone] === "Z";
+  if (!utc && !(s.length === zone + 6 && (s[zone] === "+" || s[zone] === "-") && s[zone + 3] === ":")) return null;
+  if (s[4] !== "-" || s[7] !== "-" || s[10] !== "T" || s[13] !== ":" || s[16] !== ":") return null;
+  const year = digitsAt(s, 0, 4);
+  const month = digitsAt(s, 5, 2);
+  const day = digitsAt(s, 8, 2);
+  const hour = digitsAt(s, 11, 2);
+  const minute = digitsAt(s, 14, 2);
+  const second = digitsAt(s, 17, 2);
+  const millis = zone === 23 ? digitsAt(s, 20, 3) : 0;
+  const offsetHours = utc ? 0 : digitsAt(s, zone + 1, 2);
+  const offsetMinutes = utc ? 0 : digitsAt(s, zone + 4, 2);
+  // digitsAt gives -1 for a non-digit. Date.UTC reads years below 100 as 19xx; a day 29-31 past the month's
+  // end rolls over in both.
+  if (year < 100 || month < 1 || month > 12 || day < 1 || day > 31 || millis < 0) return null;
+  if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59) return null;
+  if (offsetHours < 0 || offsetHours > 23 || offsetMinutes < 0 || offsetMinutes > 59) return null;
+  const offsetMs = (offsetHours * 60 + offsetMinutes) * 60_000;
+  return Date.UTC(year, month - 1, day, hour, minute, second, millis) + (s[zone] === "-" ? offsetMs : -offsetMs);
+}
+
+/** The number written with `length` ASCII digits at `start`, or -1. */
+function digitsAt(s: string, start: number, length: number): number {
+  let value = 0;
+  for (let i = start; i < start + length; i++) {
+    const digit = s.charCodeAt(i) - 48;
+    if (!(digit >= 0 && digit <= 9)) return -1;
+    value = value * 10 + digit;
+  }
+  return value;
 }
 
 function nonEmpty(value: string | null | undefined): string | null {

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { CA_PROVINCES, COUNTRIES, US_STATES } from "../../app/capi/geo";
 import {
   countryCodeOf,
+  hashMatchKeys,
   normalize,
   normalizeAndHash,
   sha256Hex,
@@ -82,6 +83,11 @@ const CASES: Case[] = [
   ["ph", "650-555-1212 ext. 12", US, "16505551212"],
   ["ph", "(650) 555-1212 #4", US, "16505551212"],
   ["ph", "+1 650-555-1212 (mobile)", NONE, "16505551212"],
+  ["ph", "+1 650 555 1212+44", NONE, "16505551212"],
+  ["ph", "(650) 555-1212\u3000x12", US, "16505551212"],
+  // ph: Unicode dashes and spaces are phone punctuation too
+  ["ph", "650\u2013555\u20131212", US, "16505551212"],
+  ["ph", "+1\u00a0650\u00a0555\u00a01212", NONE, "16505551212"],
   // ph: no country and no prefix: only what already looks international
   ["ph", "16505551212", NONE, "16505551212"],
   ["ph", "6505551212", NONE, null],
@@ -101,6 +107,7 @@ const CASES: Case[] = [
   ["fn", "  MARY  ", NONE, "mary"],
   ["fn", "Valéry", NONE, "valéry"],
   ["fn", "Vale\u0301ry", NONE, "valéry"],
+  ["fn", "\u212Bngstr\u00f6m", NONE, "ångström"], // ANGSTROM SIGN, composed by NFC into Å
   ["fn", "정", NONE, "정"],
   ["ln", "Zoë O'Brien-Smith", NONE, "zoëobriensmith"],
   ["ln", "O’Brien", NONE, "obrien"],
@@ -164,6 +171,7 @@ const CASES: Case[] = [
   ["ct", "New York", NONE, "newyork"],
   ["ct", "São Paulo", NONE, "sãopaulo"],
   ["ct", "Québec", NONE, "québec"],
+  ["ct", "Mu\u0308nchen", NONE, "münchen"],
   ["ct", "St. John's", NONE, "stjohns"],
   ["ct", "Winston-Salem", NONE, "winstonsalem"],
   ["ct", "Zürich 8001", NONE, "zürich"],
@@ -181,6 +189,7 @@ const CASES: Case[] = [
   ["st", "Calif.", US, null],
   ["st", "Québec", CA, "qc"],
   ["st", "Quebec", CA, "qc"],
+  ["st", "Que\u0301bec", CA, "qc"],
   ["st", "QC", CA, "qc"],
   ["st", "Île-du-Prince-Édouard", CA, "pe"],
   ["st", "Ontario", { country: "Canada" }, "on"],
@@ -289,6 +298,122 @@ describe("normalizeAndHash", () => {
   it("hashes hex strings that are not exactly 64 characters", () => {
     expect(normalizeAndHash("external_id", hashed.slice(1))).toBe(sha(hashed.slice(1)));
     expect(normalizeAndHash("external_id", `${hashed}0`)).toBe(sha(`${hashed}0`));
+  });
+});
+
+describe("hashMatchKeys", () => {
+  const hashed = "309a0a5c3e211326ae75ca18196d301a9bdbd1a882a4d2569511033da23f0abd";
+
+  it("hashes each key's values as normalizeAndHash does, each hash once, keys in order, empty keys left out", () => {
+    const keys = hashMatchKeys([
+      [
+        "em",
+        [
+          ["Joe@EG.com ", null],
+          ["joe@eg.com", null],
+          [null, null],
+          ["JOE@eg.com", null],
+        ],
+      ],
+      [
+        "ph",
+        [
+          ["020 7946 0958", "GB"],
+          ["+44 20 7946 0958", null],
+          ["n/a", "GB"],
+        ],
+      ],
+      [
+        "ct",
+        [
+          [undefined, null],
+          ["123", null],
+        ],
+      ],
+      [
+        "zp",
+        [
+          ["SW1A 1AA", "GB"],
+          ["SW1A 1AA", null],
+          ["sw1a1aa", "GB"],
+        ],
+      ],
+      [
+        "st",
+        [
+          ["California", "US"],
+          ["CA", "US"],
+          ["California", null],
+          ["CA", null],
+        ],
+      ],
+    ]);
+    expect(keys).toEqual({
+      em: [sha("joe@eg.com")],
+      ph: [sha("442079460958")],
+      zp: [sha("sw1a1aa")],
+      st: [sha("ca")],
+    });
+    expect(Object.keys(keys)).toEqual(["em", "ph", "zp", "st"]);
+  });
+
+  it("normalises each value for its own country", () => {
+    const keys = hashMatchKeys([
+      [
+        "ph",
+        [
+          ["(650) 555-1212", "US"],
+          ["020 7946 0958", "GB"],
+          ["020 7946 0958", null],
+        ],
+      ],
+    ]);
+    expect(keys).toEqual({ ph: [sha("16505551212"), sha("442079460958")] });
+  });
+
+  it("keeps a value that already is a hash apart from one that normalises to the same hex", () => {
+    const dashed = `${hashed.slice(0, 32)}-${hashed.slice(32)}`; // normalises (fn) to `hashed`, then is hashed
+    expect(
+      hashMatchKeys([
+        [
+          "fn",
+          [
+            [hashed, null],
+            [dashed, null],
+            [hashed.toUpperCase(), null],
+          ],
+        ],
+      ])
+    ).toEqual({
+      fn: [hashed, sha(hashed)],
+    });
+    expect(
+      hashMatchKeys([
+        [
+          "fn",
+          [
+            [dashed, null],
+            [` ${hashed} `, null],
+          ],
+        ],
+      ])
+    ).toEqual({ fn: [sha(hashed), hashed] });
+  });
+
+  it("lists a hash once when a value already hashed equals another value's hash", () => {
+    expect(
+      hashMatchKeys([
+        [
+          "em",
+          [
+            ["joe@eg.com", null],
+            [sha("joe@eg.com"), null],
+          ],
+        ],
+      ])
+    ).toEqual({
+      em: [sha("joe@eg.com")],
+    });
   });
 });
 

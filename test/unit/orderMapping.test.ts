@@ -129,6 +129,26 @@ describe("mapOrder: event time", () => {
     expect(mapped.event.event_time).toBe(NOW.getTime() / 1000);
     expect(mapped.event.user_data.fbc).toBe(`fb.1.${NOW.getTime()}.IwAR2xY_AbCdEf-9Zk1Lq`);
   });
+
+  it.each([
+    "2026-11-10T14:03:12-05:00",
+    "2026-11-10T19:03:12.345Z",
+    "2026-11-11T00:33:12+05:30",
+    "2026-11-10T19:03:12-00:00",
+    "2026-02-30T10:00:00Z",
+    // Other shapes and out-of-range fields: whatever Date.parse makes of them
+    "2026-11-09T24:00:00Z",
+    "2026-11-10T19:03:12.5Z",
+    "2026-11-10t19:03:12z",
+    "2026-11-10T19:03Z",
+    "2026-11-10 19:03:12Z",
+    "Tue, 10 Nov 2026 19:03:12 GMT",
+    "0099-11-10T19:03:12Z",
+  ])("reads %s to the millisecond as Date.parse does", (timestamp) => {
+    const mapped = map(makeOrder({ processed_at: timestamp, created_at: timestamp }));
+    expect(mapped.event.event_time).toBe(Math.floor(Date.parse(timestamp) / 1000));
+    expect(mapped.event.user_data.fbc).toBe(`fb.1.${Date.parse(timestamp)}.IwAR2xY_AbCdEf-9Zk1Lq`);
+  });
 });
 
 describe("mapOrder: source_name", () => {
@@ -165,6 +185,35 @@ describe("mapOrder: event_source_url", () => {
     const mapped = map(makeOrder({ landing_site: "javascript:alert(1)", order_status_url: null }));
     expect(mapped.event.event_source_url).toBe(`https://${SHOP}/`);
     expect(mapped.event.user_data).not.toHaveProperty("fbc");
+  });
+
+  it.each([
+    "/products/merino-tee?utm_source=facebook&fbclid=AbC",
+    "/",
+    "/?",
+    "/collections/all?q=a?b&fbclid=X~Y",
+    "/p;v=1/@x:y!$*(),?fbclid=_-.",
+    "/a/./b?fbclid=X",
+    "/a/../b",
+    "/%2e%2E/p",
+    "/%zz?fbclid=%zz",
+    "/p?fbclid=a%2Bb",
+    "/a b?c d",
+    "/ünï?fbclid=é",
+    "/a\\b",
+    "//other.example/p?fbclid=X",
+    "/p#fbclid=X",
+    "/p'q?r'=s&fbclid=Z",
+    "/p^{x}|y?fbclid=`Q`",
+  ])("resolves the landing page %j as the URL parser does", (landing_site) => {
+    for (const shopDomain of [SHOP, "Maple-Goods.myshopify.com", "xn--bcher-kva.myshopify.com", "127.0.0.1"]) {
+      const url = new URL(landing_site, `https://${shopDomain}/`);
+      const fbclid = url.searchParams.get("fbclid")?.trim();
+      const order = parsed(makeOrder({ landing_site, note_attributes: [] }));
+      const mapped = mapOrder(order, { shopDomain, settings: DEFAULT_SETTINGS, now: NOW });
+      expect(mapped.event.event_source_url).toBe(url.href);
+      expect(mapped.event.user_data.fbc).toBe(fbclid ? `fb.1.${CREATED_MS}.${fbclid}` : undefined);
+    }
   });
 });
 
@@ -301,6 +350,26 @@ describe("mapOrder: fbc and fbp", () => {
   it("has no fbc without a click id", () => {
     expect(map(makeOrder({ landing_site: "/collections/all?fbclid=" })).event.user_data).not.toHaveProperty("fbc");
   });
+
+  it.each([
+    ["/?fbclid=A%2Fb%3D", "A/b="],
+    ["/?fbclid=A+b", "A b"],
+    ["/?fb%63lid=Enc", "Enc"],
+    ["/?fbclid=First&fbclid=Second", "First"],
+    ["/?utm_source=fb&fbclid=Last", "Last"],
+    ["/?xfbclid=No&fbclid_x=No&fbclid=Yes", "Yes"],
+    ["/?&&fbclid=a=b&", "a=b"],
+  ])("reads the landing page's fbclid as URLSearchParams does: %s", (landing_site, fbclid) => {
+    const mapped = map(makeOrder({ landing_site, note_attributes: [] }));
+    expect(mapped.event.user_data.fbc).toBe(`fb.1.${CREATED_MS}.${fbclid}`);
+  });
+
+  it.each(["/?fbclid&fbclid=Later", "/?fbclid=%20", "/?FBCLID=Case", "/?xfbclid=No", "/#fbclid=InFragment"])(
+    "finds no click id in %s",
+    (landing_site) => {
+      expect(map(makeOrder({ landing_site, note_attributes: [] })).event.user_data).not.toHaveProperty("fbc");
+    }
+  );
 
   it("ignores a malformed or non-text _fbp", () => {
     for (const value of ["fb.1.abc.123", "1098765432", 42]) {
