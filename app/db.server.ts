@@ -129,9 +129,10 @@ function intakeStoreFor(target: DbTarget, pool: pg.Pool | null, pragmas: () => s
   if (!fs.existsSync(target.filename)) {
     throw new Error(`SQLite database ${target.filename} does not exist: run \`npm run setup\` (migrate deploy) first`);
   }
-  const database = new Database(target.filename, { timeout: SQLITE_BUSY_TIMEOUT_MS });
-  database.exec(pragmas());
-  return sqliteIntakeStore(database);
+  // No busy timeout on this connection: the store waits for the lock on a timer, off the event loop.
+  const database = new Database(target.filename, { timeout: 0 });
+  database.exec(`${pragmas()} PRAGMA busy_timeout = 0;`);
+  return sqliteIntakeStore(database, { busyTimeoutMs: SQLITE_BUSY_TIMEOUT_MS });
 }
 
 function poolSize(env: NodeJS.ProcessEnv): number {

@@ -87,7 +87,7 @@ export async function benchIngest(opts: { warmupMs: number; durationMs: number }
     emit("pixel_ingest_throughput", result.count / result.seconds, "requests/s", { atLeast: 1500 }, note);
     emit("pixel_ingest_p50", percentile(result.latencies, 50), "ms");
     emit("pixel_ingest_p99", percentile(result.latencies, 99), "ms", { atMost: 50 });
-    emit("pixel_ingest_server_cpu_per_request", result.cpuMsPerRequest, "ms", undefined, `server process CPU time per request in the measured window; ${machineLoad()}`);
+    emit("pixel_ingest_server_cpu_per_request", result.cpuMsPerRequest, "ms", undefined, `server process CPU time per request in the measured window; the load generator used ${result.clientCpuMsPerRequest.toFixed(2)} ms per request on the same cores; ${machineLoad()}`);
   } finally {
     await app.close();
     await graph.close();

@@ -89,11 +89,13 @@ const SHOP_COLUMNS = ["id", "domain", "settings", "uninstalledAt", "pixelId", "t
 const CONTEXT_COLUMNS = ["id", "orderId", "fbp", "fbc", "clientIp", "clientUserAgent", "eventSourceUrl", "consent"] as const;
 const JSON_COLUMNS = new Set(["payload", "consent", "settings"]);
 
+// A random part drawn once per process (two small randomBytes calls per order cost more than the rest of the id).
+const processTag = randomBytes(6).toString("hex");
 let idCounter = 0;
 /** Row ids like Prisma's cuid(): unique across processes, and roughly in creation order. */
 export function newRowId(): string {
   idCounter = (idCounter + 1) % 1_679_616;
-  return `c${Date.now().toString(36)}${idCounter.toString(36).padStart(4, "0")}${randomBytes(6).toString("hex")}`;
+  return `c${Date.now().toString(36)}${idCounter.toString(36).padStart(4, "0")}${processTag}`;
 }
 
 const list = (columns: readonly string[]) => columns.map((c) => `"${c}"`).join(", ");
@@ -135,8 +137,9 @@ function decodeRow<T>(row: Record<string, unknown>, parseDate: (v: unknown) => D
   return out as T;
 }
 
-// --- SQLite (better-sqlite3): synchronous and in-process; the write lock is shared with the other processes
-// through the busy timeout, as Prisma's own connection does.
+// --- SQLite (better-sqlite3): synchronous and in-process. The connection must have no busy timeout of its own:
+// SQLite's busy handler sleeps in the thread, which here is the event loop of every request of the process. A
+// statement that finds the file locked (another process writing) is retried after a timer instead.
 
 const sqliteTime = (d: Date) => d.toISOString().replace("Z", "+00:00");
 const encodeSqlite: Encode = (column, value) => {
@@ -147,20 +150,31 @@ const encodeSqlite: Encode = (column, value) => {
   return value;
 };
 
-export function sqliteIntakeStore(database: BetterSqlite3.Database): IntakeStore {
+export function sqliteIntakeStore(database: BetterSqlite3.Database, options: { busyTimeoutMs: number }): IntakeStore {
+  const locked = async <T>(fn: () => T): Promise<T> => {
+    const deadline = Date.now() + options.busyTimeoutMs;
+    for (let delayMs = 1; ; delayMs = Math.min(delayMs * 2, 50)) {
+      try {
+        return fn();
+      } catch (err) {
+        if ((err as { code?: string }).code !== "SQLITE_BUSY" || Date.now() >= deadline) throw err;
+      }
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  };
   const sql = statements((name) => `"${name}"`, () => "?");
   const prepared = Object.fromEntries(Object.entries(sql).map(([k, text]) => [k, database.prepare(text)])) as Record<
     keyof typeof sql,
     BetterSqlite3.Statement
   >;
-    const insertEvent = database.transaction((event: unknown[], receipt: unknown[], contextId: string | null, now: string) => {
+  const insertEvent = database.transaction((event: unknown[], receipt: unknown[], contextId: string | null, now: string) => {
     prepared.event.run(event);
     prepared.receipt.run(receipt);
     if (contextId) prepared.useContext.run(now, now, contextId);
   });
-  const unique = (fn: () => void): InsertResult => {
+  const unique = async (fn: () => void): Promise<InsertResult> => {
     try {
-      fn();
+      await locked(fn);
       return "inserted";
     } catch (err) {
       if ((err as { code?: string }).code === "SQLITE_CONSTRAINT_UNIQUE") return "duplicate";
@@ -169,11 +183,11 @@ export function sqliteIntakeStore(database: BetterSqlite3.Database): IntakeStore
   };
   return {
     async findShop(domain) {
-      const row = prepared.shop.get(domain) as Record<string, unknown> | undefined;
+      const row = (await locked(() => prepared.shop.get(domain))) as Record<string, unknown> | undefined;
       return row ? decodeRow<IntakeShop>(row, (v) => new Date(v as string)) : null;
     },
     async findContext(shopId, checkoutToken) {
-      const row = prepared.context.get(shopId, checkoutToken) as Record<string, unknown> | undefined;
+      const row = (await locked(() => prepared.context.get(shopId, checkoutToken))) as Record<string, unknown> | undefined;
       return row ? decodeRow<IntakeContext>(row, (v) => new Date(v as string)) : null;
     },
     async insertEvent(event, receipt, usedContextId) {
@@ -184,7 +198,7 @@ export function sqliteIntakeStore(database: BetterSqlite3.Database): IntakeStore
       return unique(() => prepared.receipt.run(receiptValues(receipt, encodeSqlite)));
     },
     async hasReceipt(webhookId) {
-      return prepared.hasReceipt.get(webhookId) !== undefined;
+      return (await locked(() => prepared.hasReceipt.get(webhookId))) !== undefined;
     },
   };
 }

@@ -1,7 +1,8 @@
+import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDb, type DbHandle } from "../../app/db.server";
 import { classifyDatabaseUrl } from "../../app/dbUrl";
-import type { IntakeStore, NewOutboxEvent, NewReceipt } from "../../app/capi/intakeStore";
+import { sqliteIntakeStore, type IntakeStore, type NewOutboxEvent, type NewReceipt } from "../../app/capi/intakeStore";
 import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/database";
 
 // The order webhook writes through plain SQL (app/capi/intakeStore.ts) and everything else reads through Prisma:
@@ -140,5 +141,53 @@ describe.each(databaseKinds())("intake store on %s", (kind) => {
       clientUserAgent: null,
       fbp: "fb.1.1.2",
     });
+  });
+});
+
+describe("intake store on sqlite, while another process holds the write lock", () => {
+  let database: TestDatabase;
+  let filename: string;
+
+  beforeAll(async () => {
+    database = await createTestDatabase("sqlite");
+    filename = (classifyDatabaseUrl(database.url) as { filename: string }).filename;
+  });
+  afterAll(() => database?.drop());
+
+  const receipt = (webhookId: string): NewReceipt => ({
+    webhookId, shopDomain: "s.myshopify.com", topic: "orders/paid", outcome: "rejected", reason: "test", orderId: null, receivedAt: new Date(),
+  });
+
+  it("waits on a timer, not in SQLite's busy handler: the event loop keeps running, and the write lands", async () => {
+    const other = new Database(filename);
+    const store = sqliteIntakeStore(new Database(filename, { timeout: 0 }), { busyTimeoutMs: 5_000 });
+    other.exec("BEGIN IMMEDIATE");
+    let settled = false;
+    const write = store.insertReceipt(receipt("wh-locked")).finally(() => (settled = true));
+    // Timers fire while the write waits: a busy handler sleeping in this thread would have held them back.
+    const ticks: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      ticks.push(i);
+    }
+    expect(ticks).toHaveLength(5);
+    expect(settled).toBe(false);
+    other.exec("COMMIT");
+    expect(await write).toBe("inserted");
+    expect(other.prepare(`SELECT outcome FROM "WebhookReceipt" WHERE "webhookId" = ?`).get("wh-locked")).toEqual({ outcome: "rejected" });
+    other.close();
+  });
+
+  it("gives up with SQLITE_BUSY after its timeout, and writes nothing", async () => {
+    const other = new Database(filename);
+    const store = sqliteIntakeStore(new Database(filename, { timeout: 0 }), { busyTimeoutMs: 150 });
+    other.exec("BEGIN IMMEDIATE");
+    try {
+      await expect(store.insertReceipt(receipt("wh-never"))).rejects.toMatchObject({ code: "SQLITE_BUSY" });
+    } finally {
+      other.exec("ROLLBACK");
+    }
+    expect(await store.hasReceipt("wh-never")).toBe(false);
+    other.close();
   });
 });

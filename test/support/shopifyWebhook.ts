@@ -24,7 +24,8 @@ export interface SendWebhookOptions {
   omitHeaders?: string[];
 }
 
-export async function sendWebhook(baseUrl: string, opts: SendWebhookOptions): Promise<Response> {
+/** The request Shopify would send: path, headers and the raw body the signature covers. */
+export function webhookRequest(opts: SendWebhookOptions): { path: string; headers: Record<string, string>; body: string } {
   const raw = typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body);
   const headers: Record<string, string> = {
     "Content-Type": "application/json",
@@ -39,5 +40,10 @@ export async function sendWebhook(baseUrl: string, opts: SendWebhookOptions): Pr
   };
   const omit = new Set((opts.omitHeaders ?? []).map((h) => h.toLowerCase()));
   for (const name of Object.keys(headers)) if (omit.has(name.toLowerCase())) delete headers[name];
-  return fetch(`${baseUrl.replace(/\/+$/, "")}/webhooks/${opts.topic}`, { method: "POST", headers, body: raw });
+  return { path: `/webhooks/${opts.topic}`, headers, body: raw };
+}
+
+export async function sendWebhook(baseUrl: string, opts: SendWebhookOptions): Promise<Response> {
+  const req = webhookRequest(opts);
+  return fetch(`${baseUrl.replace(/\/+$/, "")}${req.path}`, { method: "POST", headers: req.headers, body: req.body });
 }
