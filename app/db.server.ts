@@ -23,7 +23,7 @@ import Database from "better-sqlite3";
 import pg from "pg";
 import type { Prisma as SqlitePrismaNamespace, PrismaClient as SqlitePrismaClient } from ".prisma/client-sqlite";
 import { currentDbTarget, redactUrl, type DbProvider, type DbTarget } from "./dbUrl";
-import { pgIntakeStore, sqliteIntakeStore, type IntakeStore } from "./capi/intakeStore";
+import { pgSqlStore, sqliteSqlStore, type SqlStore } from "./capi/sqlStore";
 
 /** The client type of the app, whichever the provider (same models; SQLite client's types). */
 export type Db = SqlitePrismaClient;
@@ -124,15 +124,15 @@ function startCheckpointThread(filename: string): () => Promise<void> {
 }
 
 /** The order webhook's SQL store: on SQLite its own connection to the file, on PostgreSQL Prisma's pool. */
-function intakeStoreFor(target: DbTarget, pool: pg.Pool | null, pragmas: () => string): IntakeStore {
-  if (target.provider === "postgresql") return pgIntakeStore(pool!, { schema: target.schema, types: pg.types });
+function sqlStoreFor(target: DbTarget, pool: pg.Pool | null, pragmas: () => string): SqlStore {
+  if (target.provider === "postgresql") return pgSqlStore(pool!, { schema: target.schema, types: pg.types });
   if (!fs.existsSync(target.filename)) {
     throw new Error(`SQLite database ${target.filename} does not exist: run \`npm run setup\` (migrate deploy) first`);
   }
   // No busy timeout on this connection: the store waits for the lock on a timer, off the event loop.
   const database = new Database(target.filename, { timeout: 0 });
   database.exec(`${pragmas()} PRAGMA busy_timeout = 0;`);
-  return sqliteIntakeStore(database, { busyTimeoutMs: SQLITE_BUSY_TIMEOUT_MS });
+  return sqliteSqlStore(database, { busyTimeoutMs: SQLITE_BUSY_TIMEOUT_MS });
 }
 
 function poolSize(env: NodeJS.ProcessEnv): number {
@@ -148,8 +148,8 @@ export interface DbHandle {
   provider: DbProvider;
   /** The active client's `Prisma` namespace (each generated client has its own runtime classes). */
   Prisma: typeof SqlitePrismaNamespace;
-  /** The order webhook's store (app/capi/intakeStore.ts), opened on first use. */
-  intakeStore(): IntakeStore;
+  /** The order webhook's store (app/capi/sqlStore.ts), opened on first use. */
+  sqlStore(): SqlStore;
   /**
    * SQLite: moves WAL checkpoints to a worker thread. better-sqlite3 is synchronous, so the automatic checkpoint
    * a commit runs every ~1,000 pages (an fsync of the WAL and of the database file) would stall every request of
@@ -166,7 +166,7 @@ export function createDb(target: DbTarget = currentDbTarget(), env: NodeJS.Proce
   const mod = loadClientModule(target.provider);
   // One pool for Prisma and the intake store; $disconnect ends it.
   const pool = target.provider === "postgresql" ? new pg.Pool({ connectionString: target.url, max: poolSize(env) }) : null;
-  let store: IntakeStore | undefined;
+  let store: SqlStore | undefined;
   let backgroundCheckpoints = false;
   const pragmas = () => SQLITE_PRAGMAS + (backgroundCheckpoints ? ` PRAGMA wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT_PAGES};` : "");
   const adapter =
@@ -182,7 +182,7 @@ export function createDb(target: DbTarget = currentDbTarget(), env: NodeJS.Proce
     db,
     provider: target.provider,
     Prisma: mod.Prisma,
-    intakeStore: () => (store ??= intakeStoreFor(target, pool, pragmas)),
+    sqlStore: () => (store ??= sqlStoreFor(target, pool, pragmas)),
     checkpointInBackground() {
       if (target.provider !== "sqlite" || target.filename === ":memory:") return async () => {};
       // Connections open from now on leave checkpoints to the thread (one opened before would still checkpoint
@@ -218,7 +218,7 @@ const prisma: Db = handle.db;
 export default prisma;
 export { prisma };
 /** The order webhook's SQL store, beside the client. */
-export const intakeStore = (): IntakeStore => handle.intakeStore();
+export const sqlStore = (): SqlStore => handle.sqlStore();
 /** See DbHandle.checkpointInBackground; the web server calls it before it serves. */
 export const checkpointInBackground = () => handle.checkpointInBackground();
 /** "sqlite" | "postgresql", from DATABASE_URL. */

@@ -1,5 +1,5 @@
 import path from "node:path";
-import prisma from "./db.server";
+import prisma, { sqlStore } from "./db.server";
 import type { Shop } from "./capi/db";
 import { graphConfigFromEnv } from "./capi/graphClient";
 import { loadKeyRing, type KeyRing } from "./capi/tokenCrypto";
@@ -51,6 +51,7 @@ export function connectDeps(): ConnectDeps {
 export function createDispatcher(): Dispatcher {
   return new Dispatcher({
     db: prisma,
+    store: sqlStore(),
     keyRing: keyRing(),
     graph: graphFor,
     retryBaseMs: config.retryBaseMs,

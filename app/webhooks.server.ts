@@ -1,4 +1,4 @@
-import prisma, { intakeStore } from "./db.server";
+import prisma, { sqlStore } from "./db.server";
 import { apiSecretKey, authenticate } from "./shopify.server";
 import { config, wakeDispatcher } from "./runtime.server";
 import { parseOrder, mapOrder } from "./capi/orderMapping";
@@ -25,7 +25,7 @@ async function authenticated(request: Request) {
     if (!(err instanceof SyntaxError)) throw err;
     const h = (name: string) => request.headers.get(name) ?? "";
     const topic = h("x-shopify-topic");
-    const result = await recordReceipt(intakeStore(), {
+    const result = await recordReceipt(sqlStore(), {
       webhookId: h("x-shopify-webhook-id"),
       shopDomain: h("x-shopify-shop-domain"),
       topic,
@@ -66,7 +66,7 @@ export async function handleOrderWebhook(request: WebhookRequest, topic: Purchas
     return { status: verdict.status, body: { outcome: "refused", reason: verdict.reason } };
   }
   const { shop: domain, webhookId } = verdict.webhook;
-  const store = intakeStore();
+  const store = sqlStore();
   // No up-front duplicate lookup (a query on every delivery): each path below writes a receipt keyed by the
   // webhook id, and its unique violation answers a redelivery as duplicate_webhook.
   const receipt = { webhookId, shopDomain: domain, topic };

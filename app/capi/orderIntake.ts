@@ -2,7 +2,7 @@ import type { Db, Prisma, Shop } from "./db";
 import type { OutboxStatus, SuppressReason } from "./types";
 import type { MappedOrder } from "./orderMapping";
 import { parseSettings, type ShopSettings } from "./settings";
-import type { IntakeContext, IntakeShop, IntakeStore, NewOutboxEvent } from "./intakeStore";
+import type { IntakeContext, IntakeShop, SqlStore, NewOutboxEvent } from "./sqlStore";
 import { purchaseEventId } from "./eventId";
 import { mergeBrowserContext } from "./purchaseMerge";
 import {
@@ -13,9 +13,10 @@ import {
   isConnected,
   isInsideWindow,
   releaseUpdate,
+  STALE_MESSAGE,
 } from "./outbox";
 
-// Order webhooks -> outbox rows. No network I/O: a read or two and one local transaction (intakeStore.ts), so the
+// Order webhooks -> outbox rows. No network I/O: a read or two and one local transaction (sqlStore.ts), so the
 // webhook is answered in milliseconds and the dispatcher does the sending.
 
 export type WebhookOutcome = "accepted" | "duplicate_webhook" | "duplicate_event" | "rejected" | "ignored";
@@ -35,7 +36,7 @@ export function isUniqueViolation(err: unknown): boolean {
 
 /** Records a delivery that was not turned into an event (bad payload, unknown shop...) so the merchant sees it. */
 export async function recordReceipt(
-  store: IntakeStore,
+  store: SqlStore,
   receipt: { webhookId: string; shopDomain: string; topic: string; outcome: WebhookOutcome; reason?: string; orderId?: string | null },
   now = new Date(),
 ): Promise<IntakeResult> {
@@ -54,7 +55,7 @@ function intakeSuppression(shop: IntakeShop, settings: ShopSettings, mapped: Map
 }
 
 export async function intakeOrder(
-  store: IntakeStore,
+  store: SqlStore,
   args: { shop: IntakeShop; settings: ShopSettings; topic: PurchaseTopic; webhookId: string; mapped: MappedOrder; holdSeconds: number; now?: Date },
 ): Promise<IntakeResult> {
   const { shop, settings, topic, webhookId, mapped } = args;
@@ -81,6 +82,7 @@ export async function intakeOrder(
     emailHash: mapped.emailHashes[0] ?? null,
     phoneHash: mapped.phoneHashes[0] ?? null,
     suppressReason: null,
+    lastErrorMessage: null,
     consent: null,
     lduApplied: false,
     holdUntil: null,
@@ -97,6 +99,9 @@ export async function intakeOrder(
   if (suppression) {
     // Kept (hashed) so the merchant can see it, and so orders from before Connect can be sent later.
     event = { ...base, status: "suppressed", suppressReason: suppression, payload: mapped.event, clientIp: null, clientUserAgent: null, finalAt: now };
+  } else if (!isInsideWindow(base, now)) {
+    // Already older than Meta accepts: nothing to wait for.
+    event = { ...base, status: "expired", lastErrorMessage: STALE_MESSAGE, payload: mapped.event, clientIp: null, clientUserAgent: null, finalAt: now };
   } else {
     let row = { payload: mapped.event, clientIp: mapped.clientIp, clientUserAgent: mapped.clientUserAgent, consent: null as unknown };
     ctx = mapped.checkoutToken ? await store.findContext(shop.id, mapped.checkoutToken) : null;
@@ -127,7 +132,7 @@ export async function intakeOrder(
 /** orders/cancelled: a Purchase not yet sent is dropped; one already sent stays (Meta has it). */
 export async function cancelOrder(
   db: Db,
-  store: IntakeStore,
+  store: SqlStore,
   args: { shop: Pick<Shop, "id" | "domain">; webhookId: string; orderId: string; now?: Date },
 ): Promise<IntakeResult> {
   const now = args.now ?? new Date();

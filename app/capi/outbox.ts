@@ -1,9 +1,10 @@
 import type { Db, OutboxEvent, Prisma, Shop } from "./db";
-import { OUTBOX_STATUSES, type CapiEvent, type ConsentSnapshot, type OutboxStatus, type SuppressReason } from "./types";
+import { type CapiEvent, type ConsentSnapshot, type OutboxStatus, type SuppressReason } from "./types";
 import { DEFAULT_SETTINGS, parseSettings, type ShopSettings } from "./settings";
 import { applyLdu, decideConsent } from "./consent";
 import { mergeBrowserContext } from "./purchaseMerge";
 import { purchaseEventId } from "./eventId";
+import type { ClaimedRow, SqlStore } from "./sqlStore";
 
 // The durable outbox: the lifecycle of one row per (shop, event_name, event_id).
 //   held -> pending -> sending -> sent, or the terminal failed | expired | suppressed.
@@ -156,17 +157,24 @@ export async function redecidePending(db: Db, shopId: string, now = new Date()):
 /** Rows leased by a dispatcher that died go back to pending; they may have reached Meta, so the resend is recorded. */
 export async function reclaimExpiredLeases(db: Db, now = new Date()): Promise<number> {
   const res = await db.outboxEvent.updateMany({
-    where: { status: "sending", leaseUntil: { lt: now } },
+    // A claim sets nextAttemptAt to the lease's end, so the index on (status, nextAttemptAt) finds these.
+    where: { status: "sending", nextAttemptAt: { lt: now }, leaseUntil: { lt: now } },
     data: { status: "pending", leaseOwner: null, leaseUntil: null, nextAttemptAt: now, ambiguousSends: { increment: 1 } },
   });
   return res.count;
 }
 
-/** Events that would be older than Meta's window by the time they are sent become `expired`, never sent. */
+export const STALE_MESSAGE = "Older than Meta's event window: Meta would reject it.";
+
+/**
+ * Events that would be older than Meta's window by the time they are sent become `expired`, never sent. The
+ * dispatcher also drops such rows from every batch it claims; this sweep is for rows nobody claims (a paused
+ * shop's), so it runs rarely: it reads every waiting row.
+ */
 export async function expireStale(db: Db, now = new Date()): Promise<number> {
   const data = {
     status: "expired",
-    lastErrorMessage: "Older than Meta's event window: Meta would reject it.",
+    lastErrorMessage: STALE_MESSAGE,
     ...finalFields(now),
   };
   const online = await db.outboxEvent.updateMany({
@@ -191,45 +199,18 @@ export async function expireStale(db: Db, now = new Date()): Promise<number> {
 export interface ClaimedBatch {
   shopId: string;
   lease: string;
-  rows: Pick<OutboxRow, "id" | "eventName" | "eventId" | "payload" | "clientIp" | "clientUserAgent" | "attempts">[];
+  rows: ClaimedRow[];
 }
 
-const NOT_PENDING = OUTBOX_STATUSES.filter((s) => s !== "pending");
-
-/**
- * Leases up to `limit` due rows of one shop. The lease token is unique per claim, and the status guard in the
- * update makes each row go to exactly one claimer, on SQLite and on PostgreSQL with several dispatchers.
- */
+/** Leases up to `limit` due rows of one shop (SqlStore.claim: exactly one claimer per row). */
 export async function claimBatch(
-  db: Db,
+  store: SqlStore,
   shopId: string,
   lease: string,
   opts: { limit: number; leaseMs: number; now?: Date },
 ): Promise<ClaimedBatch> {
   const now = opts.now ?? new Date();
-  const candidates = await db.outboxEvent.findMany({
-    where: { shopId, status: "pending", nextAttemptAt: { lte: now } },
-    orderBy: { nextAttemptAt: "asc" },
-    select: { id: true },
-    take: opts.limit,
-  });
-  if (candidates.length === 0) return { shopId, lease, rows: [] };
-  await db.outboxEvent.updateMany({
-    // `status: "pending"` written as "none of the other statuses": with an equality on status, SQLite (without
-    // statistics it guesses few rows match) walked every pending row through a status index instead of looking the
-    // ids up by key, so each claim cost O(backlog) (npm run bench, delivery).
-    where: { id: { in: candidates.map((c) => c.id) }, status: { notIn: NOT_PENDING } },
-    data: {
-      status: "sending",
-      leaseOwner: lease,
-      leaseUntil: new Date(now.getTime() + opts.leaseMs),
-      attempts: { increment: 1 },
-    },
-  });
-  const rows = await db.outboxEvent.findMany({
-    where: { leaseOwner: lease, status: "sending" },
-    select: { id: true, eventName: true, eventId: true, payload: true, clientIp: true, clientUserAgent: true, attempts: true },
-  });
+  const rows = await store.claim(shopId, lease, { limit: opts.limit, leaseUntil: new Date(now.getTime() + opts.leaseMs), now });
   return { shopId, lease, rows };
 }
 
@@ -248,14 +229,14 @@ export function eventForMeta(row: ClaimedBatch["rows"][number]): CapiEvent {
 }
 
 export async function markSent(
-  db: Db,
-  rows: Pick<ClaimedBatch["rows"][number], "id" | "clientIp" | "clientUserAgent">[],
+  store: SqlStore,
+  rows: Pick<ClaimedRow, "id" | "clientIp" | "clientUserAgent">[],
   lease: string,
   meta: { fbtraceId: string | null; eventsReceived: number },
   now = new Date(),
 ): Promise<number> {
   // Whether the IP and user agent went to Meta is recorded for the admin's match-key coverage, from the claimed rows
-  // (what was sent), as the erasure below removes both. Grouped by those two flags (usually one group), each row is
+  // (what was sent), as the erasure removes both. Grouped by those two flags (usually one group), each row is
   // written once: a large share of the dispatcher's time is these writes (npm run bench, delivery).
   const groups = new Map<string, { sentWithIp: boolean; sentWithUserAgent: boolean; ids: string[] }>();
   for (const row of rows) {
@@ -265,20 +246,10 @@ export async function markSent(
     group.ids.push(row.id);
     groups.set(key, group);
   }
+  const metaResponse = { events_received: meta.eventsReceived, fbtrace_id: meta.fbtraceId, batch_size: rows.length };
   let count = 0;
   for (const { ids, ...flags } of groups.values()) {
-    const res = await db.outboxEvent.updateMany({
-      where: { id: { in: ids }, leaseOwner: lease },
-      data: {
-        status: "sent",
-        sentAt: now,
-        lastFbtraceId: meta.fbtraceId,
-        metaResponse: asJson({ events_received: meta.eventsReceived, fbtrace_id: meta.fbtraceId, batch_size: rows.length }),
-        ...flags,
-        ...finalFields(now),
-      },
-    });
-    count += res.count;
+    count += await store.markSent(ids, lease, { sentAt: now, fbtraceId: meta.fbtraceId, metaResponse, ...flags });
   }
   return count;
 }

@@ -1,4 +1,4 @@
-import type { IntakeContext } from "./intakeStore";
+import type { IntakeContext } from "./sqlStore";
 import type { CapiEvent } from "./types";
 
 // Browser context joins an order's Purchase only through the checkout token (unguessable, unlike order ids),

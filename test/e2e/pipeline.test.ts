@@ -224,6 +224,27 @@ describe.each(databaseKinds())("order pipeline on %s", (kind) => {
     expect(s.graph.eventsReceived().map((e) => e.event_id)).not.toContain(`purchase_${order.id}`);
   });
 
+  it("expires a waiting row that crossed Meta's window before its claim, and still sends the others", async () => {
+    s.graph.reset();
+    const shop = await s.app.db.shop.findUniqueOrThrow({ where: { domain: s.shop } });
+    const old = new Date(Date.now() - 8 * 86_400_000);
+    await s.app.db.outboxEvent.create({
+      data: {
+        shopId: shop.id, eventName: "Purchase", eventId: "purchase_crossed", source: "webhook", status: "pending", actionSource: "website",
+        eventTime: old, payload: { event_name: "Purchase", event_id: "purchase_crossed", event_time: Math.floor(old.getTime() / 1000), action_source: "website", user_data: {} },
+        clientIp: "203.0.113.9", nextAttemptAt: new Date(),
+      },
+    });
+    const order = freshOrder();
+    await orderWebhook(s, order);
+    const row = await eventually(() => s.app.db.outboxEvent.findFirst({ where: { eventId: "purchase_crossed", status: "expired" } }));
+    expect({ clientIp: row.clientIp, message: row.lastErrorMessage }).toEqual({ clientIp: null, message: expect.stringMatching(/window/) });
+    await s.graph.waitForEvents(1);
+    const sent = s.graph.eventsReceived().map((e) => e.event_id);
+    expect(sent).toContain(`purchase_${order.id}`);
+    expect(sent).not.toContain("purchase_crossed");
+  });
+
   it("survives a crash mid-send: every event delivered after restart, none lost", async () => {
     await s.app.restart({ DISPATCHER_LEASE_MS: "1500" });
     s.graph.reset();

@@ -2,16 +2,16 @@ import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDb, type DbHandle } from "../../app/db.server";
 import { classifyDatabaseUrl } from "../../app/dbUrl";
-import { sqliteIntakeStore, type IntakeStore, type NewOutboxEvent, type NewReceipt } from "../../app/capi/intakeStore";
+import { sqliteSqlStore, type SqlStore, type NewOutboxEvent, type NewReceipt } from "../../app/capi/sqlStore";
 import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/database";
 
-// The order webhook writes through plain SQL (app/capi/intakeStore.ts) and everything else reads through Prisma:
+// The order webhook writes through plain SQL (app/capi/sqlStore.ts) and everything else reads through Prisma:
 // every value must read back through Prisma exactly as written, on both databases, whatever the process's time zone.
 
 describe.each(databaseKinds())("intake store on %s", (kind) => {
   let database: TestDatabase;
   let handle: DbHandle;
-  let store: IntakeStore;
+  let store: SqlStore;
   let shopId: string;
   const zone = process.env.TZ;
 
@@ -20,7 +20,7 @@ describe.each(databaseKinds())("intake store on %s", (kind) => {
     process.env.TZ = "Pacific/Kiritimati";
     database = await createTestDatabase(kind);
     handle = createDb(classifyDatabaseUrl(database.url));
-    store = handle.intakeStore();
+    store = handle.sqlStore();
     const shop = await handle.db.shop.create({
       data: {
         domain: "store-test.myshopify.com",
@@ -49,6 +49,7 @@ describe.each(databaseKinds())("intake store on %s", (kind) => {
     source: "webhook",
     status: "held",
     suppressReason: null,
+    lastErrorMessage: null,
     actionSource: "website",
     eventTime: new Date("2026-11-25T10:00:01.000Z"),
     payload: { event_name: "Purchase", event_id: eventId, user_data: { em: ["ab".repeat(32)] }, custom_data: { value: 12.5, currency: "CAD" } },
@@ -142,6 +143,35 @@ describe.each(databaseKinds())("intake store on %s", (kind) => {
       fbp: "fb.1.1.2",
     });
   });
+  it("claims due rows once, oldest first, and marks them sent for their lease only", async () => {
+    const due = new Date(Date.now() - 60_000);
+    for (let i = 0; i < 3; i++) {
+      expect(await store.insertEvent(event(`claim_${i}`, { status: "pending", nextAttemptAt: new Date(due.getTime() + i), holdUntil: null }), receipt(`wh-claim-${i}`), null)).toBe("inserted");
+    }
+    await store.insertEvent(event("claim_later", { status: "pending", nextAttemptAt: new Date(Date.now() + 60_000), holdUntil: null }), receipt("wh-claim-later"), null);
+    const now = new Date();
+    const leaseUntil = new Date(now.getTime() + 30_000);
+    const first = await store.claim(shopId, "lease-a", { limit: 2, leaseUntil, now });
+    expect(first.map((r) => r.eventId).sort()).toEqual(["claim_0", "claim_1"]);
+    expect(first[0]).toMatchObject({ eventName: "Purchase", attempts: 1, actionSource: "website", clientIp: "203.0.113.7", eventTime: new Date("2026-11-25T10:00:01.000Z") });
+    expect((first[0].payload as { custom_data: { currency: string } }).custom_data.currency).toBe("CAD");
+    const second = await store.claim(shopId, "lease-b", { limit: 10, leaseUntil, now });
+    expect(second.map((r) => r.eventId)).toEqual(["claim_2"]);
+    expect(await store.claim(shopId, "lease-c", { limit: 10, leaseUntil, now })).toEqual([]);
+    const leased = await handle.db.outboxEvent.findFirstOrThrow({ where: { eventId: "claim_0" } });
+    // The lease's end is the row's next attempt (reclaimExpiredLeases looks there).
+    expect(leased).toMatchObject({ status: "sending", leaseOwner: "lease-a", leaseUntil, nextAttemptAt: leaseUntil, updatedAt: now, attempts: 1 });
+
+    const ids = first.map((r) => r.id);
+    const fields = { sentAt: now, fbtraceId: "AbC123", metaResponse: { events_received: 2 }, sentWithIp: true, sentWithUserAgent: false };
+    expect(await store.markSent(ids, "lease-b", fields)).toBe(0);
+    expect(await store.markSent(ids, "lease-a", fields)).toBe(2);
+    expect(await handle.db.outboxEvent.findFirstOrThrow({ where: { eventId: "claim_1" } })).toMatchObject({
+      status: "sent", sentAt: now, finalAt: now, lastFbtraceId: "AbC123", metaResponse: { events_received: 2 }, sentWithIp: true,
+      sentWithUserAgent: false, clientIp: null, clientUserAgent: null, leaseOwner: null, leaseUntil: null,
+    });
+    expect((await handle.db.outboxEvent.findFirstOrThrow({ where: { eventId: "claim_2" } })).status).toBe("sending");
+  });
 });
 
 describe("intake store on sqlite, while another process holds the write lock", () => {
@@ -160,7 +190,7 @@ describe("intake store on sqlite, while another process holds the write lock", (
 
   it("waits on a timer, not in SQLite's busy handler: the event loop keeps running, and the write lands", async () => {
     const other = new Database(filename);
-    const store = sqliteIntakeStore(new Database(filename, { timeout: 0 }), { busyTimeoutMs: 5_000 });
+    const store = sqliteSqlStore(new Database(filename, { timeout: 0 }), { busyTimeoutMs: 5_000 });
     other.exec("BEGIN IMMEDIATE");
     let settled = false;
     const write = store.insertReceipt(receipt("wh-locked")).finally(() => (settled = true));
@@ -180,7 +210,7 @@ describe("intake store on sqlite, while another process holds the write lock", (
 
   it("gives up with SQLITE_BUSY after its timeout, and writes nothing", async () => {
     const other = new Database(filename);
-    const store = sqliteIntakeStore(new Database(filename, { timeout: 0 }), { busyTimeoutMs: 150 });
+    const store = sqliteSqlStore(new Database(filename, { timeout: 0 }), { busyTimeoutMs: 150 });
     other.exec("BEGIN IMMEDIATE");
     try {
       await expect(store.insertReceipt(receipt("wh-never"))).rejects.toMatchObject({ code: "SQLITE_BUSY" });

@@ -1,13 +1,14 @@
 import { randomBytes } from "node:crypto";
 import type BetterSqlite3 from "better-sqlite3";
 import type { Pool, PoolClient, QueryConfig } from "pg";
-import type { BrowserContext, Shop } from "./db";
+import type { BrowserContext, OutboxEvent, Shop } from "./db";
+import { OUTBOX_STATUSES } from "./types";
 
-// The order webhook's reads and writes in plain SQL on the driver, beside Prisma (which owns the schema and does
-// everything else). Intake is the one path that runs for every order at webhook rates, and through Prisma each of
-// its statements costs ~1 ms of CPU (the query compiler runs per query and the adapter re-prepares every
-// statement): the benchmark's 500 orders/s on two cores is out of reach that way. Here each statement is prepared
-// once per connection. Values are stored exactly as Prisma stores them (the tests read these rows through
+// The two hot paths in plain SQL on the driver, beside Prisma (which owns the schema and does everything else):
+// the order webhook's reads and writes, which run for every order, and the dispatcher's claim and sent marks,
+// which run for every batch of 1,000. Through Prisma each intake statement costs ~1 ms of CPU (the query compiler
+// runs per query and the adapter re-prepares every statement), and a claim plus its sent mark ~100 ms where their
+// SQL takes ~35 ms (npm run bench). Here each statement is prepared once per connection. Values are stored exactly as Prisma stores them (the tests read these rows through
 // Prisma): SQLite DateTime as ISO-8601 text with "+00:00", Json as text, Boolean as 0/1; PostgreSQL timestamp(3)
 // without time zone in UTC, jsonb.
 
@@ -31,6 +32,7 @@ export interface NewOutboxEvent {
   source: string;
   status: string;
   suppressReason: string | null;
+  lastErrorMessage: string | null;
   actionSource: string;
   eventTime: Date;
   payload: unknown;
@@ -66,7 +68,21 @@ export interface NewReceipt {
 
 export type InsertResult = "inserted" | "duplicate";
 
-export interface IntakeStore {
+/** A row as the dispatcher sends it. */
+export type ClaimedRow = Pick<
+  OutboxEvent,
+  "id" | "eventName" | "eventId" | "payload" | "clientIp" | "clientUserAgent" | "attempts" | "actionSource" | "eventTime"
+>;
+
+export interface SentFields {
+  sentAt: Date;
+  fbtraceId: string | null;
+  metaResponse: unknown;
+  sentWithIp: boolean;
+  sentWithUserAgent: boolean;
+}
+
+export interface SqlStore {
   findShop(domain: string): Promise<IntakeShop | null>;
   findContext(shopId: string, checkoutToken: string): Promise<IntakeContext | null>;
   /**
@@ -76,10 +92,18 @@ export interface IntakeStore {
   insertEvent(event: NewOutboxEvent, receipt: NewReceipt, usedContextId: string | null): Promise<InsertResult>;
   insertReceipt(receipt: NewReceipt): Promise<InsertResult>;
   hasReceipt(webhookId: string): Promise<boolean>;
+  /**
+   * Leases up to `limit` due rows of one shop, oldest first. The lease token is unique per claim and the status
+   * guard of the update gives each row to exactly one claimer, on SQLite and on PostgreSQL with several
+   * dispatchers (a row claimed concurrently is re-checked under its row lock and skipped).
+   */
+  claim(shopId: string, lease: string, opts: { limit: number; leaseUntil: Date; now: Date }): Promise<ClaimedRow[]>;
+  /** Marks rows of a lease sent, erasing the raw IP and user agent; returns how many were still the lease's. */
+  markSent(ids: string[], lease: string, fields: SentFields): Promise<number>;
 }
 
 const EVENT_COLUMNS = [
-  "id", "shopId", "eventName", "eventId", "source", "status", "suppressReason", "actionSource", "eventTime", "payload",
+  "id", "shopId", "eventName", "eventId", "source", "status", "suppressReason", "lastErrorMessage", "actionSource", "eventTime", "payload",
   "clientIp", "clientUserAgent", "countryCode", "provinceCode", "consent", "lduApplied", "orderId", "orderName",
   "checkoutToken", "customerKey", "emailHash", "phoneHash", "holdUntil", "nextAttemptAt", "browserSeenAt", "receivedAt",
   "releasedAt", "finalAt", "updatedAt",
@@ -87,7 +111,12 @@ const EVENT_COLUMNS = [
 const RECEIPT_COLUMNS = ["id", "webhookId", "shopDomain", "topic", "outcome", "reason", "orderId", "receivedAt"] as const;
 const SHOP_COLUMNS = ["id", "domain", "settings", "uninstalledAt", "pixelId", "tokenCiphertext", "testEventCode", "testEventCodeSetAt"] as const;
 const CONTEXT_COLUMNS = ["id", "orderId", "fbp", "fbc", "clientIp", "clientUserAgent", "eventSourceUrl", "consent"] as const;
-const JSON_COLUMNS = new Set(["payload", "consent", "settings"]);
+const CLAIMED_COLUMNS = ["id", "eventName", "eventId", "payload", "clientIp", "clientUserAgent", "attempts", "actionSource", "eventTime"] as const;
+const JSON_COLUMNS = new Set(["payload", "consent", "settings", "metaResponse"]);
+const DATE_COLUMNS = new Set(["uninstalledAt", "testEventCodeSetAt", "eventTime"]);
+// "Not any other status" rather than `= 'pending'`: with an equality on status, SQLite (without statistics it
+// guesses few rows match) walks every pending row through a status index instead of looking the ids up by key.
+const NOT_PENDING = OUTBOX_STATUSES.filter((st) => st !== "pending").map((st) => `'${st}'`).join(", ");
 
 // A random part drawn once per process (two small randomBytes calls per order cost more than the rest of the id).
 const processTag = randomBytes(6).toString("hex");
@@ -101,9 +130,25 @@ export function newRowId(): string {
 const list = (columns: readonly string[]) => columns.map((c) => `"${c}"`).join(", ");
 
 /** The SQL of one dialect: table names (schema-qualified on PostgreSQL) and placeholders. */
-function statements(table: (name: string) => string, param: (i: number) => string) {
+/** The SQL of one dialect: table names (schema-qualified on PostgreSQL), placeholders, and a list of ids bound as one value. */
+function statements(table: (name: string) => string, param: (i: number) => string, inIds: (i: number) => string) {
   const params = (n: number, from = 1) => Array.from({ length: n }, (_, i) => param(from + i)).join(", ");
+  const outbox = table("OutboxEvent");
   return {
+    candidates:
+      `SELECT "id" FROM ${outbox} WHERE "shopId" = ${param(1)} AND "status" = 'pending' AND "nextAttemptAt" <= ${param(2)} ` +
+      `ORDER BY "nextAttemptAt" ASC LIMIT ${param(3)}`,
+    claim:
+      // A leased row's next attempt is when its lease runs out: reclaimExpiredLeases finds it through the
+      // (status, nextAttemptAt) index.
+      `UPDATE ${outbox} SET "status" = 'sending', "leaseOwner" = ${param(1)}, "leaseUntil" = ${param(2)}, "nextAttemptAt" = ${param(3)}, ` +
+      `"attempts" = "attempts" + 1, "updatedAt" = ${param(4)} WHERE "id" ${inIds(5)} AND "status" NOT IN (${NOT_PENDING}) ` +
+      `RETURNING ${list(CLAIMED_COLUMNS)}`,
+    markSent:
+      `UPDATE ${outbox} SET "status" = 'sent', "sentAt" = ${param(1)}, "lastFbtraceId" = ${param(2)}, "metaResponse" = ${param(3)}, ` +
+      `"sentWithIp" = ${param(4)}, "sentWithUserAgent" = ${param(5)}, "clientIp" = NULL, "clientUserAgent" = NULL, ` +
+      `"leaseOwner" = NULL, "leaseUntil" = NULL, "finalAt" = ${param(6)}, "updatedAt" = ${param(7)} ` +
+      `WHERE "id" ${inIds(8)} AND "leaseOwner" = ${param(9)}`,
     shop: `SELECT ${list(SHOP_COLUMNS)} FROM ${table("Shop")} WHERE "domain" = ${param(1)}`,
     context: `SELECT ${list(CONTEXT_COLUMNS)} FROM ${table("BrowserContext")} WHERE "shopId" = ${param(1)} AND "checkoutToken" = ${param(2)}`,
     useContext: `UPDATE ${table("BrowserContext")} SET "usedAt" = ${param(1)}, "updatedAt" = ${param(2)}, "clientIp" = NULL, "clientUserAgent" = NULL WHERE "id" = ${param(3)}`,
@@ -126,12 +171,12 @@ function receiptValues(r: NewReceipt, encode: Encode): unknown[] {
 }
 
 /** A database row to the shape Prisma would have returned (Dates, parsed Json). */
-function decodeRow<T>(row: Record<string, unknown>, parseDate: (v: unknown) => Date): T {
+function decodeRow<T>(row: Record<string, unknown>, parseDate: (v: unknown) => Date, jsonAsText: boolean): T {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(row)) {
     if (v === null || v === undefined) out[k] = null;
-    else if (JSON_COLUMNS.has(k)) out[k] = typeof v === "string" ? JSON.parse(v) : v;
-    else if (k.endsWith("At")) out[k] = parseDate(v);
+    else if (JSON_COLUMNS.has(k)) out[k] = jsonAsText ? JSON.parse(v as string) : v;
+    else if (DATE_COLUMNS.has(k)) out[k] = parseDate(v);
     else out[k] = v;
   }
   return out as T;
@@ -150,7 +195,7 @@ const encodeSqlite: Encode = (column, value) => {
   return value;
 };
 
-export function sqliteIntakeStore(database: BetterSqlite3.Database, options: { busyTimeoutMs: number }): IntakeStore {
+export function sqliteSqlStore(database: BetterSqlite3.Database, options: { busyTimeoutMs: number }): SqlStore {
   const locked = async <T>(fn: () => T): Promise<T> => {
     const deadline = Date.now() + options.busyTimeoutMs;
     for (let delayMs = 1; ; delayMs = Math.min(delayMs * 2, 50)) {
@@ -162,7 +207,8 @@ export function sqliteIntakeStore(database: BetterSqlite3.Database, options: { b
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
   };
-  const sql = statements((name) => `"${name}"`, () => "?");
+  const sql = statements((name) => `"${name}"`, () => "?", () => "IN (SELECT value FROM json_each(?))");
+  const decode = <T>(row: unknown) => decodeRow<T>(row as Record<string, unknown>, (v) => new Date(v as string), true);
   const prepared = Object.fromEntries(Object.entries(sql).map(([k, text]) => [k, database.prepare(text)])) as Record<
     keyof typeof sql,
     BetterSqlite3.Statement
@@ -184,11 +230,11 @@ export function sqliteIntakeStore(database: BetterSqlite3.Database, options: { b
   return {
     async findShop(domain) {
       const row = (await locked(() => prepared.shop.get(domain))) as Record<string, unknown> | undefined;
-      return row ? decodeRow<IntakeShop>(row, (v) => new Date(v as string)) : null;
+      return row ? decode<IntakeShop>(row) : null;
     },
     async findContext(shopId, checkoutToken) {
       const row = (await locked(() => prepared.context.get(shopId, checkoutToken))) as Record<string, unknown> | undefined;
-      return row ? decodeRow<IntakeContext>(row, (v) => new Date(v as string)) : null;
+      return row ? decode<IntakeContext>(row) : null;
     },
     async insertEvent(event, receipt, usedContextId) {
       const values = [eventValues(event, encodeSqlite), receiptValues(receipt, encodeSqlite)] as const;
@@ -199,6 +245,20 @@ export function sqliteIntakeStore(database: BetterSqlite3.Database, options: { b
     },
     async hasReceipt(webhookId) {
       return (await locked(() => prepared.hasReceipt.get(webhookId))) !== undefined;
+    },
+    async claim(shopId, lease, { limit, leaseUntil, now }) {
+      const ids = (await locked(() => prepared.candidates.all(shopId, sqliteTime(now), limit))) as { id: string }[];
+      if (ids.length === 0) return [];
+      const at = sqliteTime(now);
+      const until = sqliteTime(leaseUntil);
+      const rows = await locked(() => prepared.claim.all(lease, until, until, at, JSON.stringify(ids.map((r) => r.id))));
+      return rows.map((row) => decode<ClaimedRow>(row));
+    },
+    async markSent(ids, lease, f) {
+      const at = sqliteTime(f.sentAt);
+      const flags = [f.sentWithIp ? 1 : 0, f.sentWithUserAgent ? 1 : 0];
+      const res = await locked(() => prepared.markSent.run(at, f.fbtraceId, JSON.stringify(f.metaResponse), ...flags, at, at, JSON.stringify(ids), lease));
+      return res.changes;
     },
   };
 }
@@ -217,14 +277,15 @@ const encodePg: Encode = (column, value) => {
 const PG_TIMESTAMP = 1114;
 type TypeParsers = { getTypeParser: (oid: number, format?: "text" | "binary") => unknown };
 
-export function pgIntakeStore(pool: Pool, options: { schema?: string; types: TypeParsers }): IntakeStore {
+export function pgSqlStore(pool: Pool, options: { schema?: string; types: TypeParsers }): SqlStore {
   // timestamp without time zone holds UTC; pg's own parser would read it in the process's local zone.
   const types = {
     getTypeParser: (oid: number, format?: "text" | "binary") =>
       oid === PG_TIMESTAMP ? (v: string) => new Date(`${v.replace(" ", "T")}Z`) : options.types.getTypeParser(oid, format),
   };
   const qualify = (name: string) => (options.schema ? `"${options.schema.replaceAll('"', '""')}"."${name}"` : `"${name}"`);
-  const sql = statements(qualify, (i) => `$${i}`);
+  const sql = statements(qualify, (i) => `$${i}`, (i) => `= ANY($${i}::text[])`);
+  const decode = <T>(row: unknown) => decodeRow<T>(row as Record<string, unknown>, asDate, false);
   const q = (name: keyof typeof sql, values: unknown[]): QueryConfig => ({ name: `capi_intake_${name}`, text: sql[name], values, types } as QueryConfig);
   const isUnique = (err: unknown) => (err as { code?: string }).code === "23505";
   const unique = async (fn: () => Promise<unknown>): Promise<InsertResult> => {
@@ -252,11 +313,11 @@ export function pgIntakeStore(pool: Pool, options: { schema?: string; types: Typ
   return {
     async findShop(domain) {
       const { rows } = await pool.query(q("shop", [domain]));
-      return rows[0] ? decodeRow<IntakeShop>(rows[0], asDate) : null;
+      return rows[0] ? decode<IntakeShop>(rows[0]) : null;
     },
     async findContext(shopId, checkoutToken) {
       const { rows } = await pool.query(q("context", [shopId, checkoutToken]));
-      return rows[0] ? decodeRow<IntakeContext>(rows[0], asDate) : null;
+      return rows[0] ? decode<IntakeContext>(rows[0]) : null;
     },
     async insertEvent(event, receipt, usedContextId) {
       return unique(() =>
@@ -272,6 +333,18 @@ export function pgIntakeStore(pool: Pool, options: { schema?: string; types: Typ
     },
     async hasReceipt(webhookId) {
       return (await pool.query(q("hasReceipt", [webhookId]))).rowCount! > 0;
+    },
+    async claim(shopId, lease, { limit, leaseUntil, now }) {
+      const { rows: ids } = await pool.query(q("candidates", [shopId, encodePg("", now), limit]));
+      if (ids.length === 0) return [];
+      const until = encodePg("", leaseUntil);
+      const { rows } = await pool.query(q("claim", [lease, until, until, encodePg("", now), ids.map((r: { id: string }) => r.id)]));
+      return rows.map((row) => decode<ClaimedRow>(row));
+    },
+    async markSent(ids, lease, f) {
+      const at = encodePg("", f.sentAt);
+      const res = await pool.query(q("markSent", [at, f.fbtraceId, JSON.stringify(f.metaResponse), f.sentWithIp, f.sentWithUserAgent, at, at, ids, lease]));
+      return res.rowCount ?? 0;
     },
   };
 }

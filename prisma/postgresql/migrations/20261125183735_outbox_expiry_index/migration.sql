@@ -1,0 +1,2 @@
+-- CreateIndex
+CREATE INDEX "OutboxEvent_status_eventTime_idx" ON "OutboxEvent"("status", "eventTime");
