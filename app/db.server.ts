@@ -23,7 +23,7 @@ import Database from "better-sqlite3";
 import pg from "pg";
 import type { Prisma as SqlitePrismaNamespace, PrismaClient as SqlitePrismaClient } from ".prisma/client-sqlite";
 import { currentDbTarget, redactUrl, type DbProvider, type DbTarget } from "./dbUrl";
-import { pgSqlStore, sqliteSqlStore, type SqlStore } from "./capi/sqlStore";
+import { pgStore, sqliteStore, type SqlStore } from "./capi/sqlStore";
 
 /** The client type of the app, whichever the provider (same models; SQLite client's types). */
 export type Db = SqlitePrismaClient;
@@ -123,16 +123,16 @@ function startCheckpointThread(filename: string): () => Promise<void> {
   };
 }
 
-/** The order webhook's SQL store: on SQLite its own connection to the file, on PostgreSQL Prisma's pool. */
+/** The hot paths' SQL store (order intake, claims): on SQLite its own connection to the file, on PostgreSQL Prisma's pool. */
 function sqlStoreFor(target: DbTarget, pool: pg.Pool | null, pragmas: () => string): SqlStore {
-  if (target.provider === "postgresql") return pgSqlStore(pool!, { schema: target.schema, types: pg.types });
+  if (target.provider === "postgresql") return pgStore(pool!, { schema: target.schema, types: pg.types });
   if (!fs.existsSync(target.filename)) {
     throw new Error(`SQLite database ${target.filename} does not exist: run \`npm run setup\` (migrate deploy) first`);
   }
   // No busy timeout on this connection: the store waits for the lock on a timer, off the event loop.
   const database = new Database(target.filename, { timeout: 0 });
   database.exec(`${pragmas()} PRAGMA busy_timeout = 0;`);
-  return sqliteSqlStore(database, { busyTimeoutMs: SQLITE_BUSY_TIMEOUT_MS });
+  return sqliteStore(database, { busyTimeoutMs: SQLITE_BUSY_TIMEOUT_MS });
 }
 
 function poolSize(env: NodeJS.ProcessEnv): number {
@@ -148,7 +148,7 @@ export interface DbHandle {
   provider: DbProvider;
   /** The active client's `Prisma` namespace (each generated client has its own runtime classes). */
   Prisma: typeof SqlitePrismaNamespace;
-  /** The order webhook's store (app/capi/sqlStore.ts), opened on first use. */
+  /** The hot paths' SQL store (app/capi/sqlStore.ts: order intake, the dispatcher's claims), opened on first use. */
   sqlStore(): SqlStore;
   /**
    * SQLite: moves WAL checkpoints to a worker thread. better-sqlite3 is synchronous, so the automatic checkpoint
@@ -217,7 +217,7 @@ const handle = appDb();
 const prisma: Db = handle.db;
 export default prisma;
 export { prisma };
-/** The order webhook's SQL store, beside the client. */
+/** The hot paths' SQL store, beside the client. */
 export const sqlStore = (): SqlStore => handle.sqlStore();
 /** See DbHandle.checkpointInBackground; the web server calls it before it serves. */
 export const checkpointInBackground = () => handle.checkpointInBackground();

@@ -195,7 +195,7 @@ const encodeSqlite: Encode = (column, value) => {
   return value;
 };
 
-export function sqliteSqlStore(database: BetterSqlite3.Database, options: { busyTimeoutMs: number }): SqlStore {
+export function sqliteStore(database: BetterSqlite3.Database, options: { busyTimeoutMs: number }): SqlStore {
   const locked = async <T>(fn: () => T): Promise<T> => {
     const deadline = Date.now() + options.busyTimeoutMs;
     for (let delayMs = 1; ; delayMs = Math.min(delayMs * 2, 50)) {
@@ -277,7 +277,7 @@ const encodePg: Encode = (column, value) => {
 const PG_TIMESTAMP = 1114;
 type TypeParsers = { getTypeParser: (oid: number, format?: "text" | "binary") => unknown };
 
-export function pgSqlStore(pool: Pool, options: { schema?: string; types: TypeParsers }): SqlStore {
+export function pgStore(pool: Pool, options: { schema?: string; types: TypeParsers }): SqlStore {
   // timestamp without time zone holds UTC; pg's own parser would read it in the process's local zone.
   const types = {
     getTypeParser: (oid: number, format?: "text" | "binary") =>
@@ -286,7 +286,7 @@ export function pgSqlStore(pool: Pool, options: { schema?: string; types: TypePa
   const qualify = (name: string) => (options.schema ? `"${options.schema.replaceAll('"', '""')}"."${name}"` : `"${name}"`);
   const sql = statements(qualify, (i) => `$${i}`, (i) => `= ANY($${i}::text[])`);
   const decode = <T>(row: unknown) => decodeRow<T>(row as Record<string, unknown>, asDate, false);
-  const q = (name: keyof typeof sql, values: unknown[]): QueryConfig => ({ name: `capi_intake_${name}`, text: sql[name], values, types } as QueryConfig);
+  const q = (name: keyof typeof sql, values: unknown[]): QueryConfig => ({ name: `capi_${name}`, text: sql[name], values, types } as QueryConfig);
   const isUnique = (err: unknown) => (err as { code?: string }).code === "23505";
   const unique = async (fn: () => Promise<unknown>): Promise<InsertResult> => {
     try {

@@ -2,7 +2,7 @@ import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDb, type DbHandle } from "../../app/db.server";
 import { classifyDatabaseUrl } from "../../app/dbUrl";
-import { sqliteSqlStore, type SqlStore, type NewOutboxEvent, type NewReceipt } from "../../app/capi/sqlStore";
+import { sqliteStore, type SqlStore, type NewOutboxEvent, type NewReceipt } from "../../app/capi/sqlStore";
 import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/database";
 
 // The order webhook writes through plain SQL (app/capi/sqlStore.ts) and everything else reads through Prisma:
@@ -190,7 +190,7 @@ describe("intake store on sqlite, while another process holds the write lock", (
 
   it("waits on a timer, not in SQLite's busy handler: the event loop keeps running, and the write lands", async () => {
     const other = new Database(filename);
-    const store = sqliteSqlStore(new Database(filename, { timeout: 0 }), { busyTimeoutMs: 5_000 });
+    const store = sqliteStore(new Database(filename, { timeout: 0 }), { busyTimeoutMs: 5_000 });
     other.exec("BEGIN IMMEDIATE");
     let settled = false;
     const write = store.insertReceipt(receipt("wh-locked")).finally(() => (settled = true));
@@ -210,7 +210,7 @@ describe("intake store on sqlite, while another process holds the write lock", (
 
   it("gives up with SQLITE_BUSY after its timeout, and writes nothing", async () => {
     const other = new Database(filename);
-    const store = sqliteSqlStore(new Database(filename, { timeout: 0 }), { busyTimeoutMs: 150 });
+    const store = sqliteStore(new Database(filename, { timeout: 0 }), { busyTimeoutMs: 150 });
     other.exec("BEGIN IMMEDIATE");
     try {
       await expect(store.insertReceipt(receipt("wh-never"))).rejects.toMatchObject({ code: "SQLITE_BUSY" });
