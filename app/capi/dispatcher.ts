@@ -237,8 +237,9 @@ export class Dispatcher {
     }
     // Meta rejects a whole request for one event past its window: such rows are expired, never sent.
     const now = new Date();
-    const stale = batch.rows.filter((r) => !isInsideWindow(r, now));
-    const rows = stale.length ? batch.rows.filter((r) => isInsideWindow(r, now)) : batch.rows;
+    const rows: ClaimedBatch["rows"] = [];
+    const stale: ClaimedBatch["rows"] = [];
+    for (const row of batch.rows) (isInsideWindow(row, now) ? rows : stale).push(row);
     if (stale.length) {
       const err = { code: null, subcode: null, message: STALE_MESSAGE, fbtraceId: null };
       await markFinalError(this.o.db, stale.map((r) => r.id), batch.lease, "expired", err, now);
