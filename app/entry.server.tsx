@@ -9,8 +9,9 @@ import { checkpointInBackground } from "./db.server";
 
 export const streamTimeout = 5000;
 
-// For scripts/start.mjs, which serves order webhooks ahead of Remix.
+// For scripts/start.mjs, which serves order webhooks and the pixel endpoint ahead of Remix.
 export { handleOrderWebhookRoute, orderWebhookRoutes } from "./webhooks.server";
+export { serveIngest } from "./ingest.server";
 
 /**
  * Called once by the production server (scripts/start.mjs) before it listens: checks the token key (production

@@ -2,7 +2,7 @@ import { startApp } from "../test/support/app";
 import { startFakeGraph } from "../test/support/fakeGraph";
 import { startPixel } from "../test/support/pixelSandbox";
 import { FIXTURE_SHOP, FIXTURE_USER_AGENT, fixtureInit, fixtureSettings, purchaseJourney } from "../test/fixtures/pixelEvents";
-import { closedLoop, connectBenchShop, describeUnexpected, emit, machineLoad, PIXEL, percentile, progress } from "./lib";
+import { closedLoop, connectBenchShop, describeUnexpected, emit, keepAliveClient, machineLoad, PIXEL, percentile, progress } from "./lib";
 
 // The pixel endpoint (decisions 23): POST /ingest at concurrency 32. The bodies are what the real pixel bundle
 // posts for a storefront journey (page view, product view, add to cart, checkout started, payment info, purchase),
@@ -65,6 +65,7 @@ export async function benchIngest(opts: { warmupMs: number; durationMs: number }
     };
 
     progress(`ingest: ${CONCURRENCY} clients, ${opts.warmupMs / 1000} s warm-up + ${opts.durationMs / 1000} s measured`);
+    const client = keepAliveClient(app.url, CONCURRENCY);
     const result = await closedLoop({
       serverPid: app.pid!,
       concurrency: CONCURRENCY,
@@ -73,15 +74,15 @@ export async function benchIngest(opts: { warmupMs: number; durationMs: number }
       expectStatus: 202,
       send: async (i) => {
         // As the pixel sends it: a CORS simple request, text/plain, no custom headers; the proxy adds the address.
-        const res = await fetch(ingestUrl, {
-          method: "POST",
-          body: bodyFor(i),
-          headers: { "Content-Type": "text/plain;charset=UTF-8", "User-Agent": FIXTURE_USER_AGENT, "X-Forwarded-For": ipFor(i) },
-        });
-        await res.arrayBuffer();
+        const res = await client.post(
+          "/ingest",
+          { "Content-Type": "text/plain;charset=UTF-8", "User-Agent": FIXTURE_USER_AGENT, "X-Forwarded-For": ipFor(i) },
+          bodyFor(i),
+        );
         return res.status;
       },
     });
+    client.close();
     const problems = describeUnexpected(result);
     const note = `real pixel bodies (6-event journeys), concurrency ${CONCURRENCY}, ${result.count} requests measured over ${result.seconds} s, dispatcher off, INGEST_* limits raised, TRUST_PROXY_HOPS=1 with one X-Forwarded-For address per visitor${problems ? `; unexpected answers: ${problems}` : ""}`;
     emit("pixel_ingest_throughput", result.count / result.seconds, "requests/s", { atLeast: 1500 }, note);

@@ -3,6 +3,7 @@
 // process per core (WEB_CONCURRENCY): a request spends most of its time in framework and ORM CPU, so one Node
 // process would leave the other cores idle.
 import cluster from "node:cluster";
+import http from "node:http";
 import { existsSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -86,11 +87,10 @@ async function serve() {
   const app = express();
   app.disable("x-powered-by");
   app.set("trust proxy", false);
-  app.use(build.publicPath, express.static(build.assetsBuildDirectory, { immutable: true, maxAge: "1y" }));
-  app.use(express.static("public", { maxAge: "1h" }));
-  // Order webhooks come at order rates: served from the raw body, without the Fetch Request and router work Remix
-  // does per request (the Remix routes serve the same handler under `npm run dev`).
-  const { handleOrderWebhookRoute, orderWebhookRoutes } = build.entry.module;
+  // Order webhooks come at order rates: served from the raw body, ahead of the static files (a file lookup per
+  // request) and without the Fetch Request and router work Remix does per request (the Remix routes serve the same
+  // handler under `npm run dev`).
+  const { handleOrderWebhookRoute, orderWebhookRoutes, serveIngest } = build.entry.module;
   app.post(Object.keys(orderWebhookRoutes), express.raw({ type: () => true, limit: "25mb" }), (req, res, next) => {
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     handleOrderWebhookRoute(req.path, { method: req.method, headers: req.headers, body }).then(
@@ -99,6 +99,8 @@ async function serve() {
       next,
     );
   });
+  app.use(build.publicPath, express.static(build.assetsBuildDirectory, { immutable: true, maxAge: "1y" }));
+  app.use(express.static("public", { maxAge: "1h" }));
   app.all(
     "*",
     createRequestHandler({
@@ -113,7 +115,12 @@ async function serve() {
 
   const port = Number(process.env.PORT || 3000);
   const host = process.env.HOST_BIND || undefined;
-  const server = app.listen(port, host, () => {
+  // The pixel's endpoint, at page-view rates, does not go through Express either.
+  const server = http.createServer((req, res) => {
+    if (req.url === "/ingest" || req.url?.startsWith("/ingest?")) void serveIngest(req, res);
+    else app(req, res);
+  });
+  server.listen(port, host, () => {
     if (!cluster.isWorker || process.env.CAPI_PROCESS_INDEX === "0") {
       console.log(`[server] listening on http://${host ?? "localhost"}:${port}${cluster.isWorker ? ` (${processes} processes)` : ""}`);
     }

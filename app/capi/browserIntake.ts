@@ -1,14 +1,16 @@
-import type { Db, Prisma, Shop } from "./db";
+import type { Db, Prisma } from "./db";
 import type { ConsentSnapshot, OutboxStatus } from "./types";
 import { browserEventToCapi, type BrowserEvent as IngestEvent } from "./browserEvent";
-import { parseSettings } from "./settings";
+import type { ShopSettings } from "./settings";
 import { mergeBrowserContext } from "./purchaseMerge";
 import { asJson, decideRelease, finalFields, releaseUpdate } from "./outbox";
-import { isUniqueViolation } from "./orderIntake";
 import { numericId } from "./eventId";
+import type { ContextFields, NewOutboxEvent, SqlStore } from "./sqlStore";
 
 // Events posted by the web pixel. Non-purchase events become outbox rows of their own; a browser Purchase only
 // contributes context (fbp, fbc, IP, UA, consent, URL) to the order's Purchase, joined by checkout token.
+// What runs for every storefront event goes through the SQL store; Prisma does the merge into an order's
+// Purchase, which happens once per order.
 
 export type BrowserIntakeResult =
   | { outcome: "accepted"; status: OutboxStatus }
@@ -22,113 +24,113 @@ interface Network {
   userAgent: string | null;
 }
 
+/** Where browser intake reads and writes, and for which shop. */
+export interface BrowserTarget {
+  db: Db;
+  store: SqlStore;
+  shopId: string;
+  settings: ShopSettings;
+}
+
+const NO_CONTEXT: ContextFields = { fbp: null, fbc: null, eventSourceUrl: null, orderId: null, clientIp: null, clientUserAgent: null, consent: null };
+
 export async function intakeBrowserEvent(
-  db: Db,
-  shop: Shop,
+  target: BrowserTarget,
   event: IngestEvent,
   net: Network,
   now = new Date(),
 ): Promise<BrowserIntakeResult> {
+  const context = {
+    ...NO_CONTEXT,
+    fbp: event.fbp ?? null,
+    fbc: event.fbc ?? null,
+    clientIp: net.clientIp,
+    clientUserAgent: net.userAgent,
+    consent: event.consent,
+  };
   if (event.event_name === "Purchase") {
-    return intakeContext(db, shop, {
-      checkoutToken: event.checkout_token!,
-      eventId: event.event_id,
-      fbp: event.fbp ?? null,
-      fbc: event.fbc ?? null,
-      eventSourceUrl: event.event_source_url,
+    return intakeContext(target, event.checkout_token!, event.event_id, {
+      ...context,
+      eventSourceUrl: event.event_source_url ?? null,
+      // Set only by the browser's Purchase: the pixel sent Meta `purchase_<orderId>` (the dedup coverage figure).
       orderId: numericId(event.order_id),
-      consent: event.consent,
-      ...net,
     }, now);
   }
-  if (event.checkout_token) {
-    // Checkout steps carry the same context the Purchase needs, should the thank-you page never report.
-    await upsertContext(db, shop.id, event.checkout_token, {
-      fbp: event.fbp ?? null,
-      fbc: event.fbc ?? null,
-      eventSourceUrl: null,
-      consent: event.consent,
-      ...net,
-    });
-  }
+  // Checkout steps carry the same context the Purchase needs, should the thank-you page never report.
+  if (event.checkout_token) await target.store.saveContext(target.shopId, event.checkout_token, context, now);
 
   const capi = browserEventToCapi(event, { clientIp: null, userAgent: null });
   const row = {
-    shopId: shop.id,
+    shopId: target.shopId,
     eventName: capi.event_name,
     eventId: capi.event_id,
     source: "browser",
+    status: "held",
+    suppressReason: null,
+    lastErrorMessage: null,
     actionSource: capi.action_source,
     eventTime: new Date(capi.event_time * 1000),
+    payload: capi,
+    clientIp: null,
+    clientUserAgent: null,
+    countryCode: null,
+    provinceCode: null,
+    consent: event.consent,
+    lduApplied: false,
+    orderId: null,
+    orderName: null,
     checkoutToken: event.checkout_token ?? null,
     // The browser's hashes, so customers/redact and data requests find these events too (as for orders).
     customerKey: capi.user_data.external_id?.[0] ?? null,
     emailHash: capi.user_data.em?.[0] ?? null,
     phoneHash: capi.user_data.ph?.[0] ?? null,
-    consent: asJson(event.consent),
+    holdUntil: null,
+    nextAttemptAt: now,
+    browserSeenAt: null,
     receivedAt: now,
+    releasedAt: null,
+    finalAt: null,
   };
-  const decision = decideRelease({ ...row, countryCode: null, provinceCode: null, payload: asJson(capi) as Prisma.JsonValue, consent: row.consent as Prisma.JsonValue }, parseSettings(shop.settings));
-  const data = {
+  const decision = decideRelease({ ...row, payload: asJson(capi) as Prisma.JsonValue, consent: asJson(event.consent) as Prisma.JsonValue }, target.settings);
+  const data: NewOutboxEvent = {
     ...row,
-    status: "held",
-    payload: asJson(capi),
     ...(decision.status === "pending" ? { clientIp: net.clientIp, clientUserAgent: net.userAgent } : {}),
-    ...(releaseUpdate(decision, now) as object),
-  } as Prisma.OutboxEventUncheckedCreateInput;
-  try {
-    // `select: id`: reading back every column of the new row costs more than the insert (npm run bench, ingest).
-    await db.outboxEvent.create({ data, select: { id: true } });
-    return { outcome: "accepted", status: data.status as OutboxStatus };
-  } catch (err) {
-    if (isUniqueViolation(err)) return { outcome: "duplicate" };
-    throw err;
-  }
+    ...(releaseUpdate(decision, now) as Partial<NewOutboxEvent>),
+  };
+  if ((await target.store.insertEvent(data, null, null)) === "duplicate") return { outcome: "duplicate" };
+  return { outcome: "accepted", status: data.status as OutboxStatus };
 }
 
 /** A consent change in the browser; stored for the checkout so a later order of it uses the newest snapshot. */
 export async function intakeConsent(
-  db: Db,
-  shop: Shop,
+  target: BrowserTarget,
   update: { checkoutToken: string; consent: ConsentSnapshot },
+  now = new Date(),
 ): Promise<void> {
-  await upsertContext(db, shop.id, update.checkoutToken, { consent: update.consent });
-  await db.outboxEvent.updateMany({
-    where: { shopId: shop.id, checkoutToken: update.checkoutToken, eventName: "Purchase", status: "held" },
+  await target.store.saveContext(target.shopId, update.checkoutToken, { ...NO_CONTEXT, consent: update.consent }, now);
+  await target.db.outboxEvent.updateMany({
+    where: { shopId: target.shopId, checkoutToken: update.checkoutToken, eventName: "Purchase", status: "held" },
     data: { consent: asJson(update.consent) },
   });
 }
 
-interface ContextInput extends Network {
-  checkoutToken: string;
-  eventId: string;
-  fbp: string | null;
-  fbc: string | null;
-  eventSourceUrl: string | null;
-  /** Set only by the browser's Purchase: the pixel sent Meta `purchase_<orderId>` (the dedup coverage figure). */
-  orderId?: string | null;
-  consent: ConsentSnapshot;
-}
-
-async function intakeContext(db: Db, shop: Shop, input: ContextInput, now: Date): Promise<BrowserIntakeResult> {
-  const ctx = await upsertContext(db, shop.id, input.checkoutToken, {
-    fbp: input.fbp,
-    fbc: input.fbc,
-    eventSourceUrl: input.eventSourceUrl,
-    orderId: input.orderId,
-    consent: input.consent,
-    clientIp: input.clientIp,
-    userAgent: input.userAgent,
-  });
-  const purchase = await db.outboxEvent.findFirst({
-    where: { shopId: shop.id, eventName: "Purchase", checkoutToken: input.checkoutToken },
-  });
+async function intakeContext(
+  { db, store, shopId, settings }: BrowserTarget,
+  checkoutToken: string,
+  eventId: string,
+  fields: ContextFields,
+  now: Date,
+): Promise<BrowserIntakeResult> {
+  await store.saveContext(shopId, checkoutToken, fields, now);
+  const purchase = await store.findPurchase(shopId, checkoutToken);
   if (!purchase) return { outcome: "context_stored" };
 
   // The pixel sent its Purchase to Meta with this id: the dedup coverage figure counts it.
-  const sameEvent = purchase.eventId === input.eventId;
+  const sameEvent = purchase.eventId === eventId;
   const seen = sameEvent && !purchase.browserSeenAt ? { browserSeenAt: now } : {};
-  if (purchase.status !== "held") return recordLate(db, purchase.id, ctx.id, sameEvent, now);
+  // The context as merged: what this post gave on top of what earlier posts of the checkout stored.
+  const ctx = purchase.status === "held" ? await store.findContext(shopId, checkoutToken) : null;
+  if (!ctx) return recordLate(db, shopId, purchase.id, checkoutToken, sameEvent, now);
 
   const merged = mergeBrowserContext(
     { payload: purchase.payload as never, clientIp: purchase.clientIp, clientUserAgent: purchase.clientUserAgent, consent: purchase.consent },
@@ -136,7 +138,7 @@ async function intakeContext(db: Db, shop: Shop, input: ContextInput, now: Date)
   );
   const decision = decideRelease(
     { ...purchase, payload: asJson(merged.payload) as Prisma.JsonValue, consent: merged.consent as Prisma.JsonValue },
-    parseSettings(shop.settings),
+    settings,
   );
   const res = await db.outboxEvent.updateMany({
     where: { id: purchase.id, status: "held" },
@@ -151,7 +153,7 @@ async function intakeContext(db: Db, shop: Shop, input: ContextInput, now: Date)
     },
   });
   // Released by the hold timer between the read and this update.
-  if (res.count === 0) return recordLate(db, purchase.id, ctx.id, sameEvent, now);
+  if (res.count === 0) return recordLate(db, shopId, purchase.id, checkoutToken, sameEvent, now);
   await db.browserContext.update({ where: { id: ctx.id }, data: { usedAt: now, clientIp: null, clientUserAgent: null } });
   return { outcome: "context_merged" };
 }
@@ -160,37 +162,18 @@ async function intakeContext(db: Db, shop: Shop, input: ContextInput, now: Date)
  * The Purchase left `held` before the context came: nothing is sent again. The browser's Purchase is recorded
  * for the dedup figure, and the context's raw IP and user agent, now of no use, are erased.
  */
-async function recordLate(db: Db, purchaseId: string, contextId: string, sameEvent: boolean, now: Date): Promise<BrowserIntakeResult> {
-  if (sameEvent) await db.outboxEvent.updateMany({ where: { id: purchaseId, browserSeenAt: null }, data: { browserSeenAt: now } });
-  await db.browserContext.update({ where: { id: contextId }, data: { usedAt: now, clientIp: null, clientUserAgent: null } });
-  return { outcome: "context_late" };
-}
-
-async function upsertContext(
+async function recordLate(
   db: Db,
   shopId: string,
+  purchaseId: string,
   checkoutToken: string,
-  fields: Partial<Omit<ContextInput, "checkoutToken" | "eventId">>,
-) {
-  // Only the fields the browser actually gave overwrite older ones.
-  const data = {
-    ...(fields.fbp ? { fbp: fields.fbp } : {}),
-    ...(fields.fbc ? { fbc: fields.fbc } : {}),
-    ...(fields.eventSourceUrl ? { eventSourceUrl: fields.eventSourceUrl } : {}),
-    ...(fields.orderId ? { orderId: fields.orderId } : {}),
-    ...(fields.clientIp ? { clientIp: fields.clientIp } : {}),
-    ...(fields.userAgent ? { clientUserAgent: fields.userAgent } : {}),
-    ...(fields.consent ? { consent: asJson(fields.consent) } : {}),
-  };
-  try {
-    return await db.browserContext.upsert({
-      where: { shopId_checkoutToken: { shopId, checkoutToken } },
-      create: { shopId, checkoutToken, ...data },
-      update: data,
-    });
-  } catch (err) {
-    // Two posts for one checkout raced on the insert: the other one created it, so update.
-    if (!isUniqueViolation(err)) throw err;
-    return db.browserContext.update({ where: { shopId_checkoutToken: { shopId, checkoutToken } }, data });
-  }
+  sameEvent: boolean,
+  now: Date,
+): Promise<BrowserIntakeResult> {
+  if (sameEvent) await db.outboxEvent.updateMany({ where: { id: purchaseId, browserSeenAt: null }, data: { browserSeenAt: now } });
+  await db.browserContext.update({
+    where: { shopId_checkoutToken: { shopId, checkoutToken } },
+    data: { usedAt: now, clientIp: null, clientUserAgent: null },
+  });
+  return { outcome: "context_late" };
 }

@@ -4,9 +4,9 @@ import type { Pool, PoolClient, QueryConfig } from "pg";
 import type { BrowserContext, OutboxEvent, Shop } from "./db";
 import { OUTBOX_STATUSES } from "./types";
 
-// The two hot paths in plain SQL on the driver, beside Prisma (which owns the schema and does everything else):
-// the order webhook's reads and writes, which run for every order, and the dispatcher's claim and sent marks,
-// which run for every batch of 1,000. Through Prisma each intake statement costs ~1 ms of CPU (the query compiler
+// The hot paths in plain SQL on the driver, beside Prisma (which owns the schema and does everything else): the
+// order webhook's reads and writes, which run for every order, the pixel endpoint's, which run for every
+// storefront event, and the dispatcher's claim and sent marks, which run for every batch of 1,000. Through Prisma each intake statement costs ~1 ms of CPU (the query compiler
 // runs per query and the adapter re-prepares every statement), and a claim plus its sent mark ~100 ms where their
 // SQL takes ~35 ms (npm run bench). Here each statement is prepared once per connection. Values are stored exactly as Prisma stores them (the tests read these rows through
 // Prisma): SQLite DateTime as ISO-8601 text with "+00:00", Json as text, Boolean as 0/1; PostgreSQL timestamp(3)
@@ -15,7 +15,7 @@ import { OUTBOX_STATUSES } from "./types";
 /** The shop columns intake decides with. */
 export type IntakeShop = Pick<
   Shop,
-  "id" | "domain" | "settings" | "uninstalledAt" | "pixelId" | "tokenCiphertext" | "testEventCode" | "testEventCodeSetAt"
+  "id" | "domain" | "settings" | "uninstalledAt" | "pixelId" | "tokenCiphertext" | "testEventCode" | "testEventCodeSetAt" | "ingestKey"
 >;
 
 /** The browser context columns a Purchase joins (purchaseMerge.ts). */
@@ -66,6 +66,23 @@ export interface NewReceipt {
   receivedAt: Date;
 }
 
+/** What the browser tells of a checkout; null leaves the stored value as it is. */
+export interface ContextFields {
+  fbp: string | null;
+  fbc: string | null;
+  eventSourceUrl: string | null;
+  orderId: string | null;
+  clientIp: string | null;
+  clientUserAgent: string | null;
+  consent: unknown;
+}
+
+/** The columns of a checkout's Purchase that a browser context is merged into. */
+export type PurchaseRow = Pick<
+  OutboxEvent,
+  "id" | "eventId" | "status" | "browserSeenAt" | "payload" | "clientIp" | "clientUserAgent" | "consent" | "countryCode" | "provinceCode"
+>;
+
 export type InsertResult = "inserted" | "duplicate";
 
 /** A row as the dispatcher sends it. */
@@ -86,12 +103,16 @@ export interface SqlStore {
   findShop(domain: string): Promise<IntakeShop | null>;
   findContext(shopId: string, checkoutToken: string): Promise<IntakeContext | null>;
   /**
-   * The event, its receipt and (when one joined) the browser context marked used and stripped of its raw IP and
-   * user agent, in one transaction. "duplicate" when a unique key (webhook id, or shop + event) already exists.
+   * The event, its receipt (webhooks) and (when one joined) the browser context marked used and stripped of its
+   * raw IP and user agent, in one transaction. "duplicate" when a unique key (webhook id, or shop + event)
+   * already exists.
    */
-  insertEvent(event: NewOutboxEvent, receipt: NewReceipt, usedContextId: string | null): Promise<InsertResult>;
+  insertEvent(event: NewOutboxEvent, receipt: NewReceipt | null, usedContextId: string | null): Promise<InsertResult>;
   insertReceipt(receipt: NewReceipt): Promise<InsertResult>;
   hasReceipt(webhookId: string): Promise<boolean>;
+  /** Creates or updates a checkout's browser context in one statement (no race between two posts of a checkout). */
+  saveContext(shopId: string, checkoutToken: string, fields: ContextFields, now: Date): Promise<void>;
+  findPurchase(shopId: string, checkoutToken: string): Promise<PurchaseRow | null>;
   /**
    * Leases up to `limit` due rows of one shop, oldest first. The lease token is unique per claim and the status
    * guard of the update gives each row to exactly one claimer, on SQLite and on PostgreSQL with several
@@ -109,11 +130,13 @@ const EVENT_COLUMNS = [
   "releasedAt", "finalAt", "updatedAt",
 ] as const;
 const RECEIPT_COLUMNS = ["id", "webhookId", "shopDomain", "topic", "outcome", "reason", "orderId", "receivedAt"] as const;
-const SHOP_COLUMNS = ["id", "domain", "settings", "uninstalledAt", "pixelId", "tokenCiphertext", "testEventCode", "testEventCodeSetAt"] as const;
+const SHOP_COLUMNS = ["id", "domain", "settings", "uninstalledAt", "pixelId", "tokenCiphertext", "testEventCode", "testEventCodeSetAt", "ingestKey"] as const;
 const CONTEXT_COLUMNS = ["id", "orderId", "fbp", "fbc", "clientIp", "clientUserAgent", "eventSourceUrl", "consent"] as const;
+const CONTEXT_FIELDS = ["fbp", "fbc", "eventSourceUrl", "orderId", "clientIp", "clientUserAgent", "consent"] as const;
+const PURCHASE_COLUMNS = ["id", "eventId", "status", "browserSeenAt", "payload", "clientIp", "clientUserAgent", "consent", "countryCode", "provinceCode"] as const;
 const CLAIMED_COLUMNS = ["id", "eventName", "eventId", "payload", "clientIp", "clientUserAgent", "attempts", "actionSource", "eventTime"] as const;
 const JSON_COLUMNS = new Set(["payload", "consent", "settings", "metaResponse"]);
-const DATE_COLUMNS = new Set(["uninstalledAt", "testEventCodeSetAt", "eventTime"]);
+const DATE_COLUMNS = new Set(["uninstalledAt", "testEventCodeSetAt", "eventTime", "browserSeenAt"]);
 // "Not any other status" rather than `= 'pending'`: with an equality on status, SQLite (without statistics it
 // guesses few rows match) walks every pending row through a status index instead of looking the ids up by key.
 const NOT_PENDING = OUTBOX_STATUSES.filter((st) => st !== "pending").map((st) => `'${st}'`).join(", ");
@@ -129,7 +152,6 @@ export function newRowId(): string {
 
 const list = (columns: readonly string[]) => columns.map((c) => `"${c}"`).join(", ");
 
-/** The SQL of one dialect: table names (schema-qualified on PostgreSQL) and placeholders. */
 /** The SQL of one dialect: table names (schema-qualified on PostgreSQL), placeholders, and a list of ids bound as one value. */
 function statements(table: (name: string) => string, param: (i: number) => string, inIds: (i: number) => string) {
   const params = (n: number, from = 1) => Array.from({ length: n }, (_, i) => param(from + i)).join(", ");
@@ -155,6 +177,13 @@ function statements(table: (name: string) => string, param: (i: number) => strin
     event: `INSERT INTO ${table("OutboxEvent")} (${list(EVENT_COLUMNS)}) VALUES (${params(EVENT_COLUMNS.length)})`,
     receipt: `INSERT INTO ${table("WebhookReceipt")} (${list(RECEIPT_COLUMNS)}) VALUES (${params(RECEIPT_COLUMNS.length)})`,
     hasReceipt: `SELECT 1 FROM ${table("WebhookReceipt")} WHERE "webhookId" = ${param(1)}`,
+    saveContext:
+      // Only what the browser gave this time overwrites what an earlier post stored.
+      `INSERT INTO ${table("BrowserContext")} AS "c" ("id", "shopId", "checkoutToken", ${list(CONTEXT_FIELDS)}, "receivedAt", "updatedAt") ` +
+      `VALUES (${params(CONTEXT_FIELDS.length + 5)}) ON CONFLICT ("shopId", "checkoutToken") DO UPDATE SET ` +
+      `${CONTEXT_FIELDS.map((c) => `"${c}" = COALESCE(excluded."${c}", "c"."${c}")`).join(", ")}, "updatedAt" = excluded."updatedAt"`,
+    purchase:
+      `SELECT ${list(PURCHASE_COLUMNS)} FROM ${outbox} WHERE "shopId" = ${param(1)} AND "checkoutToken" = ${param(2)} AND "eventName" = 'Purchase' LIMIT 1`,
   };
 }
 
@@ -168,6 +197,11 @@ function eventValues(e: NewOutboxEvent, encode: Encode): unknown[] {
 function receiptValues(r: NewReceipt, encode: Encode): unknown[] {
   const row: Record<string, unknown> = { ...r, id: newRowId() };
   return RECEIPT_COLUMNS.map((c) => encode(c, row[c] ?? null));
+}
+
+function contextValues(shopId: string, checkoutToken: string, fields: ContextFields, now: Date, encode: Encode): unknown[] {
+  const at = encode("", now);
+  return [newRowId(), shopId, checkoutToken, ...CONTEXT_FIELDS.map((c) => encode(c, fields[c] ?? null)), at, at];
 }
 
 /** A database row to the shape Prisma would have returned (Dates, parsed Json). */
@@ -198,7 +232,9 @@ const encodeSqlite: Encode = (column, value) => {
 export function sqliteStore(database: BetterSqlite3.Database, options: { busyTimeoutMs: number }): SqlStore {
   const locked = async <T>(fn: () => T): Promise<T> => {
     const deadline = Date.now() + options.busyTimeoutMs;
-    for (let delayMs = 1; ; delayMs = Math.min(delayMs * 2, 50)) {
+    // Short waits: the other process's commits take well under a millisecond, and a waiter that backed off
+    // further kept losing the lock to it (p99 of the pixel endpoint, two processes: 75 ms at a 50 ms cap).
+    for (let delayMs = 1; ; delayMs = 2) {
       try {
         return fn();
       } catch (err) {
@@ -213,14 +249,41 @@ export function sqliteStore(database: BetterSqlite3.Database, options: { busyTim
     keyof typeof sql,
     BetterSqlite3.Statement
   >;
-  const insertEvent = database.transaction((event: unknown[], receipt: unknown[], contextId: string | null, now: string) => {
-    prepared.event.run(event);
-    prepared.receipt.run(receipt);
-    if (contextId) prepared.useContext.run(now, now, contextId);
-  });
-  const unique = async (fn: () => void): Promise<InsertResult> => {
+  // Group commit. A commit writes every page it changed to the WAL, one write per page and one page per index it
+  // touched (an outbox row touches twelve), which made it ~75 % of an insert's cost. The writes of every request
+  // served in one turn of the event loop are queued and committed together, each in a savepoint of its own: a
+  // write that fails (a duplicate, say) is undone alone; an error that ended the transaction fails the group.
+  type Write = { run: () => void; resolve: () => void; reject: (err: unknown) => void };
+  let queue: Write[] = [];
+  const savepoint = database.transaction((run: () => void) => run());
+  const commitGroup = database.transaction((group: Write[]) =>
+    group.map((write) => {
+      try {
+        savepoint(write.run);
+        return null;
+      } catch (err) {
+        if (!database.inTransaction) throw err;
+        return err;
+      }
+    }),
+  );
+  const flush = async () => {
+    const group = queue;
+    queue = [];
     try {
-      await locked(fn);
+      const errors = await locked(() => commitGroup.immediate(group));
+      group.forEach((write, i) => (errors[i] ? write.reject(errors[i]) : write.resolve()));
+    } catch (err) {
+      for (const write of group) write.reject(err);
+    }
+  };
+  const write = (run: () => void) =>
+    new Promise<void>((resolve, reject) => {
+      if (queue.push({ run, resolve, reject }) === 1) setImmediate(flush);
+    });
+  const unique = async (run: () => void): Promise<InsertResult> => {
+    try {
+      await write(run);
       return "inserted";
     } catch (err) {
       if ((err as { code?: string }).code === "SQLITE_CONSTRAINT_UNIQUE") return "duplicate";
@@ -237,14 +300,28 @@ export function sqliteStore(database: BetterSqlite3.Database, options: { busyTim
       return row ? decode<IntakeContext>(row) : null;
     },
     async insertEvent(event, receipt, usedContextId) {
-      const values = [eventValues(event, encodeSqlite), receiptValues(receipt, encodeSqlite)] as const;
-      return unique(() => insertEvent.immediate(values[0], values[1], usedContextId, sqliteTime(event.receivedAt)));
+      const row = eventValues(event, encodeSqlite);
+      const receiptRow = receipt && receiptValues(receipt, encodeSqlite);
+      const at = sqliteTime(event.receivedAt);
+      return unique(() => {
+        prepared.event.run(row);
+        if (receiptRow) prepared.receipt.run(receiptRow);
+        if (usedContextId) prepared.useContext.run(at, at, usedContextId);
+      });
     },
     async insertReceipt(receipt) {
       return unique(() => prepared.receipt.run(receiptValues(receipt, encodeSqlite)));
     },
     async hasReceipt(webhookId) {
       return (await locked(() => prepared.hasReceipt.get(webhookId))) !== undefined;
+    },
+    async saveContext(shopId, checkoutToken, fields, now) {
+      const values = contextValues(shopId, checkoutToken, fields, now, encodeSqlite);
+      await write(() => prepared.saveContext.run(values));
+    },
+    async findPurchase(shopId, checkoutToken) {
+      const row = await locked(() => prepared.purchase.get(shopId, checkoutToken));
+      return row ? decode<PurchaseRow>(row) : null;
     },
     async claim(shopId, lease, { limit, leaseUntil, now }) {
       const ids = (await locked(() => prepared.candidates.all(shopId, sqliteTime(now), limit))) as { id: string }[];
@@ -320,10 +397,12 @@ export function pgStore(pool: Pool, options: { schema?: string; types: TypeParse
       return rows[0] ? decode<IntakeContext>(rows[0]) : null;
     },
     async insertEvent(event, receipt, usedContextId) {
+      // One statement needs no transaction (BEGIN and COMMIT would be two more round trips).
+      if (!receipt && !usedContextId) return unique(() => pool.query(q("event", eventValues(event, encodePg))));
       return unique(() =>
         transaction(async (client) => {
           await client.query(q("event", eventValues(event, encodePg)));
-          await client.query(q("receipt", receiptValues(receipt, encodePg)));
+          if (receipt) await client.query(q("receipt", receiptValues(receipt, encodePg)));
           if (usedContextId) await client.query(q("useContext", [encodePg("", event.receivedAt), encodePg("", event.receivedAt), usedContextId]));
         }),
       );
@@ -333,6 +412,13 @@ export function pgStore(pool: Pool, options: { schema?: string; types: TypeParse
     },
     async hasReceipt(webhookId) {
       return (await pool.query(q("hasReceipt", [webhookId]))).rowCount! > 0;
+    },
+    async saveContext(shopId, checkoutToken, fields, now) {
+      await pool.query(q("saveContext", contextValues(shopId, checkoutToken, fields, now, encodePg)));
+    },
+    async findPurchase(shopId, checkoutToken) {
+      const { rows } = await pool.query(q("purchase", [shopId, checkoutToken]));
+      return rows[0] ? decode<PurchaseRow>(rows[0]) : null;
     },
     async claim(shopId, lease, { limit, leaseUntil, now }) {
       const { rows: ids } = await pool.query(q("candidates", [shopId, encodePg("", now), limit]));

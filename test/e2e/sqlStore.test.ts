@@ -95,6 +95,7 @@ describe.each(databaseKinds())("intake store on %s", (kind) => {
       tokenCiphertext: "v1:abc",
       testEventCode: "TEST42",
       testEventCodeSetAt: new Date("2026-11-25T08:09:10.123Z"),
+      ingestKey: `key-${kind}`,
     });
     expect(await store.findShop("other.myshopify.com")).toBeNull();
   });
@@ -143,6 +144,51 @@ describe.each(databaseKinds())("intake store on %s", (kind) => {
       fbp: "fb.1.1.2",
     });
   });
+  it("stores a checkout's browser context, and a later post overwrites only what it gives", async () => {
+    const none = { fbp: null, fbc: null, eventSourceUrl: null, orderId: null, clientIp: null, clientUserAgent: null, consent: null };
+    const first = new Date("2026-11-25T10:00:00.500Z");
+    await store.saveContext(shopId, "tok-ctx", { ...none, fbp: "fb.1.1.1", clientIp: "198.51.100.2", clientUserAgent: "UA-1", consent: { marketingAllowed: false } }, first);
+    const later = new Date("2026-11-25T10:00:09.000Z");
+    await store.saveContext(shopId, "tok-ctx", { ...none, fbc: "fb.1.2.abc", orderId: "77", eventSourceUrl: "https://s/thanks", consent: { marketingAllowed: true } }, later);
+    expect(await handle.db.browserContext.findUniqueOrThrow({ where: { shopId_checkoutToken: { shopId, checkoutToken: "tok-ctx" } } })).toMatchObject({
+      fbp: "fb.1.1.1",
+      fbc: "fb.1.2.abc",
+      orderId: "77",
+      eventSourceUrl: "https://s/thanks",
+      clientIp: "198.51.100.2",
+      clientUserAgent: "UA-1",
+      consent: { marketingAllowed: true },
+      receivedAt: first,
+      updatedAt: later,
+      usedAt: null,
+    });
+    expect(await handle.db.browserContext.count({ where: { checkoutToken: "tok-ctx" } })).toBe(1);
+  });
+
+  it("inserts a browser event without a receipt, and finds a checkout's Purchase as Prisma reads it", async () => {
+    const browser = event("add_to_cart_1", { eventName: "AddToCart", source: "browser", checkoutToken: "tok-b", orderId: null });
+    expect(await store.insertEvent(browser, null, null)).toBe("inserted");
+    expect(await store.insertEvent(browser, null, null)).toBe("duplicate");
+    expect(await handle.db.outboxEvent.count({ where: { eventId: "add_to_cart_1" } })).toBe(1);
+    expect(await store.findPurchase(shopId, "tok-b")).toBeNull();
+
+    const seenAt = new Date("2026-11-25T10:00:05.125Z");
+    expect(await store.insertEvent(event("purchase_b", { checkoutToken: "tok-b", browserSeenAt: seenAt }), receipt("wh-b"), null)).toBe("inserted");
+    const viaPrisma = await handle.db.outboxEvent.findFirstOrThrow({ where: { eventId: "purchase_b" } });
+    expect(await store.findPurchase(shopId, "tok-b")).toEqual({
+      id: viaPrisma.id,
+      eventId: "purchase_b",
+      status: "held",
+      browserSeenAt: seenAt,
+      payload: viaPrisma.payload,
+      clientIp: viaPrisma.clientIp,
+      clientUserAgent: viaPrisma.clientUserAgent,
+      consent: viaPrisma.consent,
+      countryCode: "CA",
+      provinceCode: "QC",
+    });
+  });
+
   it("claims due rows once, oldest first, and marks them sent for their lease only", async () => {
     const due = new Date(Date.now() - 60_000);
     for (let i = 0; i < 3; i++) {
@@ -205,6 +251,32 @@ describe("intake store on sqlite, while another process holds the write lock", (
     other.exec("COMMIT");
     expect(await write).toBe("inserted");
     expect(other.prepare(`SELECT outcome FROM "WebhookReceipt" WHERE "webhookId" = ?`).get("wh-locked")).toEqual({ outcome: "rejected" });
+    other.close();
+  });
+
+  it("commits the writes of one turn together, and a write that fails is undone alone", async () => {
+    const store = sqliteStore(new Database(filename, { timeout: 0 }), { busyTimeoutMs: 5_000 });
+    const results = await Promise.allSettled([
+      store.insertReceipt(receipt("wh-group-1")),
+      store.insertReceipt(receipt("wh-group-1")),
+      // Not a value SQLite can store: the driver throws inside the group.
+      store.insertReceipt({ ...receipt("wh-group-bad"), reason: {} as unknown as string }),
+      store.insertReceipt(receipt("wh-group-2")),
+    ]);
+    expect(results.map((r) => (r.status === "fulfilled" ? r.value : "rejected"))).toEqual(["inserted", "duplicate", "rejected", "inserted"]);
+    expect(await store.hasReceipt("wh-group-1")).toBe(true);
+    expect(await store.hasReceipt("wh-group-2")).toBe(true);
+    expect(await store.hasReceipt("wh-group-bad")).toBe(false);
+
+    // One commit for the turn: twenty rows on the same pages write each page to the WAL once, not twenty times.
+    const other = new Database(filename);
+    other.pragma("journal_mode = WAL");
+    other.pragma("wal_checkpoint(TRUNCATE)");
+    const writes = Array.from({ length: 20 }, (_, i) => store.insertReceipt(receipt(`wh-turn-${i}`)));
+    expect(await Promise.all(writes)).toEqual(Array(20).fill("inserted"));
+    const [{ log: walFrames }] = other.pragma("wal_checkpoint(PASSIVE)") as { log: number }[];
+    expect(walFrames).toBeGreaterThan(0);
+    expect(walFrames).toBeLessThan(20);
     other.close();
   });
 
