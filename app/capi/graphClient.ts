@@ -1,5 +1,4 @@
 import { classifyGraphError, type GraphErrorInfo, type NetworkFailure } from "./graphErrors";
-import type { CapiEvent } from "./types";
 
 // The one Graph API client. It never throws and never lets the access token out: every outcome is a value,
 // and every message it returns has the token replaced.
@@ -74,33 +73,25 @@ export async function lookupPixel(cfg: GraphConfig, pixelId: string, accessToken
   return { ok: false, failure: unexpectedBody(answer.status, answer.fbtraceId, false) };
 }
 
-/** Sends one batch (at most 1,000 events, checked by the caller) to `POST /{pixel}/events`. */
+/**
+ * Sends one batch (at most 1,000 events, checked by the caller) to `POST /{pixel}/events`. Each event is one JSON
+ * object as text, as the outbox stores it: the body is put together around them, not parsed and serialised again.
+ */
 export async function sendEvents(
   cfg: GraphConfig,
   pixelId: string,
   accessToken: string,
-  events: CapiEvent[],
+  eventsJson: readonly string[],
   opts?: { testEventCode?: string | null },
 ): Promise<SendEventsResult> {
   const invalid = invalidPixelId(pixelId);
   if (invalid) return { ok: false, failure: invalid };
-  let payload: string;
-  try {
-    payload = JSON.stringify({
-      data: events,
-      access_token: accessToken,
-      ...(opts?.testEventCode ? { test_event_code: opts.testEventCode } : {}),
-      partner_agent: PARTNER_AGENT,
-    });
-  } catch (error) {
-    // A value JSON cannot carry (a BigInt, a cycle) is a fault of one event: isolating finds it.
-    return {
-      ok: false,
-      failure: failure(classifyGraphError({ code: 100 }), {
-        message: `Event could not be serialised: ${redact(errorMessage(error), accessToken)}`,
-      }),
-    };
-  }
+  const rest = JSON.stringify({
+    access_token: accessToken,
+    ...(opts?.testEventCode ? { test_event_code: opts.testEventCode } : {}),
+    partner_agent: PARTNER_AGENT,
+  });
+  const payload = `{"data":[${eventsJson.join(",")}],${rest.slice(1)}`;
   const answer = await request(
     cfg,
     `${cfg.baseUrl}/${cfg.version}/${pixelId}/events`,

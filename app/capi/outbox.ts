@@ -214,18 +214,46 @@ export async function claimBatch(
   return { shopId, lease, rows };
 }
 
-/** The event exactly as it goes to Meta: the stored (hashed) payload plus the raw IP and UA. */
-export function eventForMeta(row: ClaimedBatch["rows"][number]): CapiEvent {
-  const event = row.payload as unknown as CapiEvent;
-  if (!row.clientIp && !row.clientUserAgent) return event;
-  return {
-    ...event,
-    user_data: {
-      ...event.user_data,
-      ...(row.clientIp ? { client_ip_address: row.clientIp } : {}),
-      ...(row.clientUserAgent ? { client_user_agent: row.clientUserAgent } : {}),
-    },
-  };
+/**
+ * The event exactly as it goes to Meta, as JSON text: the stored (hashed) payload with the raw IP and user agent
+ * added to its user_data. They are spliced into the text rather than parsed and serialised again; a payload the
+ * splice cannot place them in safely (no top-level user_data object, or one that names them already) is merged
+ * as objects instead.
+ */
+export function eventForMeta(row: Pick<ClaimedRow, "payloadJson" | "clientIp" | "clientUserAgent">): string {
+  const json = row.payloadJson;
+  if (!row.clientIp && !row.clientUserAgent) return json;
+  const added = [
+    ...(row.clientIp ? [`"client_ip_address":${JSON.stringify(row.clientIp)}`] : []),
+    ...(row.clientUserAgent ? [`"client_user_agent":${JSON.stringify(row.clientUserAgent)}`] : []),
+  ].join(",");
+  const at = json.includes('"client_ip_address"') || json.includes('"client_user_agent"') ? -1 : userDataStart(json);
+  if (at < 0) {
+    const event = JSON.parse(json) as CapiEvent;
+    return JSON.stringify({ ...event, user_data: { ...event.user_data, ...JSON.parse(`{${added}}`) } });
+  }
+  const empty = /^\s*\}/.test(json.slice(at, at + 8));
+  return `${json.slice(0, at)}${added}${empty ? "" : ","}${json.slice(at)}`;
+}
+
+/** The index just inside the top-level `"user_data": {` of a JSON object's text, or -1. */
+function userDataStart(json: string): number {
+  let depth = 0;
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i];
+    if (c === '"') {
+      let end = i + 1;
+      while (end < json.length && json[end] !== '"') end += json[end] === "\\" ? 2 : 1;
+      if (end >= json.length) return -1;
+      if (depth === 1 && end - i === 10 && json.startsWith('"user_data"', i)) {
+        const value = /^\s*:\s*\{/.exec(json.slice(end + 1, end + 8));
+        return value ? end + 1 + value[0].length : -1;
+      }
+      i = end;
+    } else if (c === "{" || c === "[") depth++;
+    else if (c === "}" || c === "]") depth--;
+  }
+  return -1;
 }
 
 export async function markSent(
