@@ -10,7 +10,7 @@ import { checkpointInBackground } from "./db.server";
 export const streamTimeout = 5000;
 
 // For scripts/start.mjs, which serves order webhooks and the pixel endpoint ahead of Remix.
-export { handleOrderWebhookRoute, orderWebhookRoutes } from "./webhooks.server";
+export { orderWebhookRoutes, serveOrderWebhook } from "./webhooks.server";
 export { serveIngest } from "./ingest.server";
 
 /**

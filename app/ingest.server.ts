@@ -8,6 +8,7 @@ import { RateLimiter } from "./capi/rateLimit";
 import { parseSettings, type ShopSettings } from "./capi/settings";
 import type { IntakeShop } from "./capi/sqlStore";
 import { config, intEnv, wakeDispatcher } from "./runtime.server";
+import { discardBody, readCapped } from "./httpBody.server";
 
 // The web pixel's endpoint. Public input from every storefront: size-capped, validated, rate-limited, and never
 // answered 500 for a bad request. The pixel posts text/plain (a CORS simple request, no preflight) and does not
@@ -38,48 +39,6 @@ async function findShop(domain: string): Promise<KnownShop> {
   if (shopCache.size > 10_000) shopCache.clear();
   shopCache.set(domain, { known, at: Date.now() });
   return known;
-}
-
-/**
- * A body the endpoint answers without using is still read to its end, and dropped, in the background: left unread,
- * the client's upload stalls and it never sees the answer; cancelled, the connection is reset before it does.
- * Past this many bytes the body is cut off (reset): only an abusive client sends that much to a pixel endpoint.
- */
-const MAX_DISCARD_BYTES = 8 * 1024 * 1024;
-
-type Chunks = AsyncIterator<Uint8Array>;
-
-function discardBody(chunks: Chunks, alreadyRead = 0): void {
-  void (async () => {
-    let size = alreadyRead;
-    for (;;) {
-      const { done, value } = await chunks.next();
-      if (done) return;
-      size += value.byteLength;
-      if (size > MAX_DISCARD_BYTES) return chunks.return?.();
-    }
-  })().catch(() => undefined); // the client went away
-}
-
-/** Reads at most `limit` bytes; null when the body is larger (by its Content-Length, or as it streams in). */
-async function readCapped(chunks: Chunks, contentLength: number, limit: number): Promise<string | null> {
-  if (contentLength > limit) {
-    discardBody(chunks);
-    return null;
-  }
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await chunks.next();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      discardBody(chunks, size);
-      return null;
-    }
-    parts.push(value);
-  }
-  return Buffer.concat(parts).toString("utf8");
 }
 
 /** The request as both servers hand it over: a Fetch Request (Remix) or a Node request (production). */
@@ -113,8 +72,9 @@ export async function ingest(request: IngestRequest): Promise<IngestAnswer> {
     return reply(429, { error: "too many requests from this client" });
   }
 
-  const text = chunks ? await readCapped(chunks, Number(request.header("content-length") ?? "0"), MAX_INGEST_BODY_CHARS) : "";
-  if (text === null) return reply(413, { error: `body too large (max ${MAX_INGEST_BODY_CHARS} bytes)` });
+  const raw = chunks ? await readCapped(chunks, Number(request.header("content-length") ?? "0"), MAX_INGEST_BODY_CHARS) : Buffer.alloc(0);
+  if (raw === null) return reply(413, { error: `body too large (max ${MAX_INGEST_BODY_CHARS} bytes)` });
+  const text = raw.toString("utf8");
   const parsed = parseIngestBody(text);
   if (!parsed.ok) return reply(400, { error: parsed.error });
   const body = parsed.body;

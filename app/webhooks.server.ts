@@ -8,6 +8,8 @@ import { finalFields } from "./capi/outbox";
 import { numericId } from "./capi/eventId";
 import { verifyWebhook, type WebhookRequest } from "./webhookSignature.server";
 import { parseSettings } from "./capi/settings";
+import { readCapped } from "./httpBody.server";
+import type { IncomingMessage, ServerResponse } from "node:http";
 
 // Webhook handlers. A bad HMAC is answered 401, missing headers 400 (order topics: webhookSignature.server.ts; the
 // others: authenticate.webhook, which throws those as Responses). Anything authenticated is answered 200 on
@@ -97,8 +99,8 @@ export async function handleOrderWebhook(request: WebhookRequest, topic: Purchas
 }
 
 /**
- * Order webhooks as the production server (scripts/start.mjs) serves them, ahead of Remix: the same handler with
- * the request as Node parsed it, without building a Fetch Request and running the router for every order.
+ * Order webhooks as the production server (scripts/start.mjs) serves them, ahead of Express and Remix: the same
+ * handler with the request as Node parsed it, without body parsers, a Fetch Request and the router per order.
  */
 export const orderWebhookRoutes: Record<string, PurchaseTopic | "orders/cancelled"> = {
   "/webhooks/orders/paid": "orders/paid",
@@ -106,15 +108,29 @@ export const orderWebhookRoutes: Record<string, PurchaseTopic | "orders/cancelle
   "/webhooks/orders/cancelled": "orders/cancelled",
 };
 
-export async function handleOrderWebhookRoute(
-  path: string,
-  req: { method: string; headers: Record<string, string | string[] | undefined>; body: Buffer },
-): Promise<WebhookAnswer> {
-  const header = (name: string) => {
-    const value = req.headers[name];
-    return Array.isArray(value) ? value.join(", ") : value;
-  };
-  return handleOrderWebhook({ method: req.method, header, body: req.body }, orderWebhookRoutes[path]);
+/** Shopify's order payloads are far smaller; a body past this is refused unread. */
+const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
+
+/** Serves a POST to one of orderWebhookRoutes. Never rejects. */
+export async function serveOrderWebhook(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  let answer: WebhookAnswer;
+  try {
+    const body = await readCapped(req[Symbol.asyncIterator](), Number(req.headers["content-length"] ?? "0"), MAX_WEBHOOK_BYTES);
+    if (body === null) {
+      answer = { status: 413, body: { outcome: "refused", reason: `body too large (max ${MAX_WEBHOOK_BYTES} bytes)` } };
+    } else {
+      const header = (name: string) => {
+        const value = req.headers[name];
+        return Array.isArray(value) ? value.join(", ") : value;
+      };
+      answer = await handleOrderWebhook({ method: req.method ?? "POST", header, body }, orderWebhookRoutes[req.url!.split("?")[0]]);
+    }
+  } catch (err) {
+    // The database failed: a 500 makes Shopify deliver the webhook again later, so the order is not lost.
+    console.error(`[webhook] ${req.url} failed: ${(err as Error).message}`);
+    answer = { status: 500, body: { outcome: "error", reason: "internal error" } };
+  }
+  if (!res.headersSent) res.writeHead(answer.status, { "Content-Type": "application/json; charset=utf-8" }).end(JSON.stringify(answer.body));
 }
 
 export async function handleAppWebhook(request: Request): Promise<Response> {

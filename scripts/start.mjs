@@ -1,7 +1,6 @@
 // Production server: the Remix build behind Express, as remix-serve does, plus what remix-serve lacks here:
-// the socket address for the pixel endpoint's client IP, a graceful SIGTERM for the in-process dispatcher, and one
-// process per core (WEB_CONCURRENCY): a request spends most of its time in framework and ORM CPU, so one Node
-// process would leave the other cores idle.
+// the socket address for the pixel endpoint's client IP, a graceful SIGTERM for the in-process dispatcher, a heap
+// limit, and several processes behind one port (WEB_CONCURRENCY) where the database can use them.
 import cluster from "node:cluster";
 import http from "node:http";
 import { existsSync } from "node:fs";
@@ -16,20 +15,29 @@ if (!existsSync(buildPath)) {
   process.exit(1);
 }
 
-const processes = Number(process.env.WEB_CONCURRENCY || os.availableParallelism());
+// One process on SQLite: it takes one writer at a time, and a second process made each order cost ~50 % more CPU
+// and doubled the p99 (npm run bench, intake). PostgreSQL: one per core (same pattern as app/dbUrl.ts).
+const postgres = /^postgres(ql)?:\/\//i.test(process.env.DATABASE_URL ?? "");
+const processes = Number(process.env.WEB_CONCURRENCY || (postgres ? os.availableParallelism() : 1));
 if (!Number.isInteger(processes) || processes < 1) {
   console.error(`Cannot start: WEB_CONCURRENCY must be a whole number ≥ 1 (got "${process.env.WEB_CONCURRENCY}").`);
   process.exit(1);
+}
+
+// The live data is small, but V8 grows its heap with the allocation rate long before it collects (one
+// 1,000-event request to Meta is ~2 MB of JSON; ~400 MB without a limit): a limit keeps each process's memory
+// bounded. The primary gives it to its processes; a single process runs itself again with it (same pid).
+const HEAP_LIMIT = "--max-old-space-size=256";
+const heapLimited = /max-old-space-size/.test(`${process.env.NODE_OPTIONS ?? ""} ${process.execArgv.join(" ")}`);
+if (cluster.isPrimary && processes === 1 && !heapLimited) {
+  process.execve(process.execPath, [process.execPath, HEAP_LIMIT, ...process.execArgv, ...process.argv.slice(1)], process.env);
 }
 
 if (cluster.isPrimary && processes > 1) await primary();
 else await serve();
 
 async function primary() {
-  // The live data is small, but V8 grows its heap with the allocation rate long before it collects (one
-  // 1,000-event request to Meta is ~2 MB of JSON); a limit keeps each process's memory bounded.
-  const execArgv = /max-old-space-size/.test(process.env.NODE_OPTIONS ?? "") ? [] : ["--max-old-space-size=256"];
-  cluster.setupPrimary({ execArgv: [...process.execArgv, ...execArgv] });
+  cluster.setupPrimary({ execArgv: [...process.execArgv, ...(heapLimited ? [] : [HEAP_LIMIT])] });
   let stopping = false;
   const fork = (index) =>
     cluster.fork({
@@ -87,18 +95,6 @@ async function serve() {
   const app = express();
   app.disable("x-powered-by");
   app.set("trust proxy", false);
-  // Order webhooks come at order rates: served from the raw body, ahead of the static files (a file lookup per
-  // request) and without the Fetch Request and router work Remix does per request (the Remix routes serve the same
-  // handler under `npm run dev`).
-  const { handleOrderWebhookRoute, orderWebhookRoutes, serveIngest } = build.entry.module;
-  app.post(Object.keys(orderWebhookRoutes), express.raw({ type: () => true, limit: "25mb" }), (req, res, next) => {
-    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    handleOrderWebhookRoute(req.path, { method: req.method, headers: req.headers, body }).then(
-      // Not res.json(): its ETag (a hash of every answer) means nothing to Shopify.
-      (answer) => res.writeHead(answer.status, { "Content-Type": "application/json; charset=utf-8" }).end(JSON.stringify(answer.body)),
-      next,
-    );
-  });
   app.use(build.publicPath, express.static(build.assetsBuildDirectory, { immutable: true, maxAge: "1y" }));
   app.use(express.static("public", { maxAge: "1h" }));
   app.all(
@@ -115,9 +111,14 @@ async function serve() {
 
   const port = Number(process.env.PORT || 3000);
   const host = process.env.HOST_BIND || undefined;
-  // The pixel's endpoint, at page-view rates, does not go through Express either.
+  // Order webhooks (at order rates) and the pixel's endpoint (at page-view rates) are served from the Node request,
+  // without Express's body parsing and static file lookups, a Fetch Request and Remix's router for each; the Remix
+  // routes serve the same handlers under `npm run dev`.
+  const { orderWebhookRoutes, serveOrderWebhook, serveIngest } = build.entry.module;
   const server = http.createServer((req, res) => {
-    if (req.url === "/ingest" || req.url?.startsWith("/ingest?")) void serveIngest(req, res);
+    const path = req.url?.split("?")[0];
+    if (path === "/ingest") void serveIngest(req, res);
+    else if (req.method === "POST" && path && Object.hasOwn(orderWebhookRoutes, path)) void serveOrderWebhook(req, res);
     else app(req, res);
   });
   server.listen(port, host, () => {
