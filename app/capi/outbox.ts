@@ -132,11 +132,37 @@ export async function releaseDueHeld(db: Db, now = new Date(), limit = 500): Pro
   return rows.length;
 }
 
-/** Re-decides consent for a shop's rows not yet sent, after the merchant changed the consent policy. */
+const REDECIDE_PAGE = 1_000;
+
+/**
+ * Re-decides consent for a shop's rows not yet sent, after the merchant changed the consent policy. Read a page
+ * at a time: a paused shop's backlog can be large. Rows in flight at that moment (`sending`) go as decided before.
+ */
 export async function redecidePending(db: Db, shopId: string, now = new Date()): Promise<number> {
   const shop = await db.shop.findUniqueOrThrow({ where: { id: shopId } });
   const settings = parseSettings(shop.settings);
-  const rows = await db.outboxEvent.findMany({ where: { shopId, status: "pending" } });
+  let changed = 0;
+  for (let after: string | null = null; ; ) {
+    const rows: RedecideRow[] = await db.outboxEvent.findMany({
+      where: { shopId, status: "pending", ...(after ? { id: { gt: after } } : {}) },
+      select: { id: true, consent: true, countryCode: true, provinceCode: true, payload: true, lduApplied: true },
+      orderBy: { id: "asc" },
+      take: REDECIDE_PAGE,
+    });
+    changed += await redecidePage(db, rows, settings, now);
+    if (rows.length < REDECIDE_PAGE) return changed;
+    after = rows[rows.length - 1].id;
+  }
+}
+
+type RedecideRow = Pick<OutboxRow, "id" | "consent" | "countryCode" | "provinceCode" | "payload" | "lduApplied">;
+
+async function redecidePage(
+  db: Db,
+  rows: RedecideRow[],
+  settings: ShopSettings,
+  now: Date,
+): Promise<number> {
   let changed = 0;
   for (const row of rows) {
     const decision = decideRelease(row, settings);
