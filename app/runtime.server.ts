@@ -5,6 +5,8 @@ import { graphConfigFromEnv } from "./capi/graphClient";
 import { loadKeyRing, type KeyRing } from "./capi/tokenCrypto";
 import { Dispatcher } from "./capi/dispatcher";
 import type { ConnectDeps } from "./capi/shopConfig";
+import { notifyPause } from "./capi/pauseNotice";
+import { mailerFromEnv } from "./mailer.server";
 
 // Process-wide configuration read once from the environment, shared by the web server, the worker and the ops CLI.
 
@@ -48,7 +50,13 @@ export function connectDeps(): ConnectDeps {
   return { keyRing: keyRing(), graph: (version) => graphConfigFromEnv(process.env, { version }) };
 }
 
+/** The app in the shop's admin (Shopify redirects this address to the embedded app). */
+function adminUrl(domain: string): string {
+  return `https://${domain}/admin/apps/${process.env.SHOPIFY_API_KEY ?? ""}`;
+}
+
 export function createDispatcher(): Dispatcher {
+  const mailer = mailerFromEnv(process.env);
   return new Dispatcher({
     db: prisma,
     store: sqlStore(),
@@ -59,6 +67,15 @@ export function createDispatcher(): Dispatcher {
     leaseMs: config.leaseMs,
     batchSize: config.batchSize,
     concurrency: config.concurrency,
+    // Not awaited: a slow mail server must not hold up the dispatcher's other shops.
+    onPause: mailer
+      ? (shop, failure) => {
+          notifyPause(prisma, mailer, shop, failure, { adminUrl: adminUrl(shop.domain) }).then(
+            (outcome) => outcome === "sent" && console.log(`[notice] ${shop.domain}: pause notice e-mailed to the shop`),
+            (err: Error) => console.error(`[notice] ${shop.domain}: the pause notice could not be sent: ${err.message}`),
+          );
+        }
+      : undefined,
   });
 }
 

@@ -36,7 +36,8 @@ query { webPixel { id settings } }`;
 interface UserError { code?: string; message: string }
 interface PixelPayload { userErrors: UserError[]; webPixel: { id: string } | null }
 
-async function call<T>(graphql: AdminGraphql, query: string, variables?: Record<string, unknown>): Promise<T> {
+/** One Admin GraphQL call; throws with the API's errors when it answers without data. */
+export async function adminQuery<T>(graphql: AdminGraphql, query: string, variables?: Record<string, unknown>): Promise<T> {
   const res = await graphql(query, variables ? { variables } : undefined);
   const json = (await res.json()) as { data?: T; errors?: unknown };
   if (!json.data) throw new Error(`Shopify Admin API error: ${JSON.stringify(json.errors ?? "no data").slice(0, 300)}`);
@@ -50,7 +51,7 @@ export async function syncWebPixel(shop: Shop, graphql: AdminGraphql, db: Db = p
     let id = shop.webPixelId;
     let result: PixelPayload | null = null;
     if (id) {
-      result = (await call<{ webPixelUpdate: PixelPayload }>(graphql, UPDATE, { id, webPixel })).webPixelUpdate;
+      result = (await adminQuery<{ webPixelUpdate: PixelPayload }>(graphql, UPDATE, { id, webPixel })).webPixelUpdate;
       // The stored id is stale (the pixel was deleted in the admin): "reconnect pixel" must create it again.
       if (result.userErrors.some((e) => e.code === "NOT_FOUND")) {
         id = null;
@@ -58,11 +59,11 @@ export async function syncWebPixel(shop: Shop, graphql: AdminGraphql, db: Db = p
       }
     }
     if (!result) {
-      result = (await call<{ webPixelCreate: PixelPayload }>(graphql, CREATE, { webPixel })).webPixelCreate;
+      result = (await adminQuery<{ webPixelCreate: PixelPayload }>(graphql, CREATE, { webPixel })).webPixelCreate;
       if (result.userErrors.some((e) => e.code === "TAKEN")) {
         // The pixel exists already (a reinstall, or a lost id): find it and update it instead.
-        id = (await call<{ webPixel: { id: string } | null }>(graphql, QUERY)).webPixel?.id ?? null;
-        if (id) result = (await call<{ webPixelUpdate: PixelPayload }>(graphql, UPDATE, { id, webPixel })).webPixelUpdate;
+        id = (await adminQuery<{ webPixel: { id: string } | null }>(graphql, QUERY)).webPixel?.id ?? null;
+        if (id) result = (await adminQuery<{ webPixelUpdate: PixelPayload }>(graphql, UPDATE, { id, webPixel })).webPixelUpdate;
       }
     }
     const error = result.userErrors.map((e) => e.message).join("; ") || null;
