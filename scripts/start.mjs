@@ -30,7 +30,10 @@ if (!Number.isInteger(processes) || processes < 1) {
 const HEAP_LIMIT = "--max-old-space-size=256";
 const heapLimited = /max-old-space-size/.test(`${process.env.NODE_OPTIONS ?? ""} ${process.execArgv.join(" ")}`);
 if (cluster.isPrimary && processes === 1 && !heapLimited) {
-  process.execve(process.execPath, [process.execPath, HEAP_LIMIT, ...process.execArgv, ...process.argv.slice(1)], process.env);
+  if (typeof process.execve === "function") {
+    process.execve(process.execPath, [process.execPath, HEAP_LIMIT, ...process.execArgv, ...process.argv.slice(1)], process.env);
+  }
+  console.warn(`[server] Node ${process.version} cannot restart itself with ${HEAP_LIMIT} (Node 22.15 or later can): set it in NODE_OPTIONS`);
 }
 
 if (cluster.isPrimary && processes > 1) await primary();

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeOrder } from "../fixtures/order";
 import { eventually } from "../support/app";
@@ -49,5 +50,22 @@ describe("npm start with two server processes", () => {
         return true;
       }
     }, 5_000, "the port to be closed");
+  });
+});
+
+describe("npm start with one server process (SQLite's default)", () => {
+  let s: Scenario;
+  beforeAll(async () => {
+    s = await connectedShop("sqlite", { env: { WEB_CONCURRENCY: "" } });
+  });
+  afterAll(async () => {
+    await s?.close();
+  });
+
+  it("serves from the process it was started as, with the heap limit the cluster's processes get", async () => {
+    const cmdline = readFileSync(`/proc/${s.app.pid}/cmdline`, "utf8").split("\0");
+    expect(cmdline).toContain("--max-old-space-size=256");
+    expect(s.app.logs.join("\n")).not.toMatch(/processes\)/);
+    expect((await orderWebhook(s, makeOrder({ id: 7_600_000_000_001 }))).body.outcome).toBe("accepted");
   });
 });
