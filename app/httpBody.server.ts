@@ -1,10 +1,12 @@
-// Reading a request body with a size cap, from a Node request or a Fetch Request alike (both are async iterables
-// of byte chunks), for the handlers the production server serves ahead of Express and Remix.
+import type { IncomingMessage } from "node:http";
+
+// Reading a request, for the handlers the production server serves ahead of Express and Remix: the body with a
+// size cap, from a Node request or a Fetch Request alike (both are async iterables of byte chunks), and headers.
 
 /**
  * A body a handler answers without using is still read to its end, and dropped, in the background: left unread,
  * the client's upload stalls and it never sees the answer; cancelled, the connection is reset before it does.
- * Past this many bytes the body is cut off (reset): only an abusive client sends that much to a pixel endpoint.
+ * Past this many bytes the body is cut off (reset): only an abusive client sends that much to these endpoints.
  */
 const MAX_DISCARD_BYTES = 8 * 1024 * 1024;
 
@@ -41,4 +43,12 @@ export async function readCapped(chunks: Chunks, contentLength: number, limit: n
     parts.push(value);
   }
   return Buffer.concat(parts);
+}
+
+/** A Node request's header by its lower-case name, repeated ones joined as the Fetch API joins them. */
+export function headerOf(req: IncomingMessage): (name: string) => string | null {
+  return (name) => {
+    const value = req.headers[name];
+    return Array.isArray(value) ? value.join(", ") : (value ?? null);
+  };
 }

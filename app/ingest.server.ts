@@ -8,7 +8,7 @@ import { RateLimiter } from "./capi/rateLimit";
 import { parseSettings, type ShopSettings } from "./capi/settings";
 import type { IntakeShop } from "./capi/sqlStore";
 import { config, intEnv, wakeDispatcher } from "./runtime.server";
-import { discardBody, readCapped } from "./httpBody.server";
+import { discardBody, headerOf, readCapped } from "./httpBody.server";
 
 // The web pixel's endpoint. Public input from every storefront: size-capped, validated, rate-limited, and never
 // answered 500 for a bad request. The pixel posts text/plain (a CORS simple request, no preflight) and does not
@@ -131,10 +131,7 @@ export async function serveIngest(req: IncomingMessage, res: ServerResponse): Pr
   try {
     answer = await ingest({
     method: req.method ?? "GET",
-    header: (name) => {
-      const value = req.headers[name];
-      return Array.isArray(value) ? value.join(", ") : (value ?? null);
-    },
+    header: headerOf(req),
     body: req,
     socketAddress: req.socket.remoteAddress ?? null,
     forwardedFor: req.headers["x-forwarded-for"] ?? null,

@@ -8,7 +8,7 @@ import { finalFields } from "./capi/outbox";
 import { numericId } from "./capi/eventId";
 import { verifyWebhook, type WebhookRequest } from "./webhookSignature.server";
 import { parseSettings } from "./capi/settings";
-import { readCapped } from "./httpBody.server";
+import { headerOf, readCapped } from "./httpBody.server";
 import type { IncomingMessage, ServerResponse } from "node:http";
 
 // Webhook handlers. A bad HMAC is answered 401, missing headers 400 (order topics: webhookSignature.server.ts; the
@@ -119,14 +119,10 @@ export async function serveOrderWebhook(req: IncomingMessage, res: ServerRespons
     if (body === null) {
       answer = { status: 413, body: { outcome: "refused", reason: `body too large (max ${MAX_WEBHOOK_BYTES} bytes)` } };
     } else {
-      const header = (name: string) => {
-        const value = req.headers[name];
-        return Array.isArray(value) ? value.join(", ") : value;
-      };
-      answer = await handleOrderWebhook({ method: req.method ?? "POST", header, body }, orderWebhookRoutes[req.url!.split("?")[0]]);
+      answer = await handleOrderWebhook({ method: req.method ?? "POST", header: headerOf(req), body }, orderWebhookRoutes[req.url!.split("?")[0]]);
     }
   } catch (err) {
-    // The database failed: a 500 makes Shopify deliver the webhook again later, so the order is not lost.
+    // A failure on our side (the database, say): a 500 makes Shopify deliver the webhook again later.
     console.error(`[webhook] ${req.url} failed: ${(err as Error).message}`);
     answer = { status: 500, body: { outcome: "error", reason: "internal error" } };
   }
