@@ -23,6 +23,8 @@ export default defineConfig({
   experimental: { adapter: true },
   engine: "js",
   schema: postgres ? "prisma/postgresql/schema.prisma" : "prisma/schema.prisma",
-  migrations: { path: postgres ? "prisma/postgresql/migrations" : "prisma/migrations" },
+  migrations: {
+    path: postgres ? "prisma/postgresql/migrations" : "prisma/migrations",
+  },
   adapter: () => migrationAdapterFactory(target),
 });

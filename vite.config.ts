@@ -6,16 +6,26 @@ import tsconfigPaths from "vite-tsconfig-paths";
 installGlobals({ nativeFetch: true });
 
 // The Shopify CLI passes HOST; the app reads SHOPIFY_APP_URL (as in Shopify's template).
-if (process.env.HOST && (!process.env.SHOPIFY_APP_URL || process.env.SHOPIFY_APP_URL === process.env.HOST)) {
+if (
+  process.env.HOST &&
+  (!process.env.SHOPIFY_APP_URL ||
+    process.env.SHOPIFY_APP_URL === process.env.HOST)
+) {
   process.env.SHOPIFY_APP_URL = process.env.HOST;
   delete process.env.HOST;
 }
 
-const host = new URL(process.env.SHOPIFY_APP_URL || "http://localhost").hostname;
+const host = new URL(process.env.SHOPIFY_APP_URL || "http://localhost")
+  .hostname;
 const hmrConfig =
   host === "localhost"
     ? { protocol: "ws", host: "localhost", port: 64999, clientPort: 64999 }
-    : { protocol: "wss", host, port: parseInt(process.env.FRONTEND_PORT!) || 8002, clientPort: 443 };
+    : {
+        protocol: "wss",
+        host,
+        port: parseInt(process.env.FRONTEND_PORT!) || 8002,
+        clientPort: 443,
+      };
 
 export default defineConfig({
   server: {
@@ -41,6 +51,16 @@ export default defineConfig({
     }),
     tsconfigPaths(),
   ],
-  build: { assetsInlineLimit: 0 },
+  build: {
+    assetsInlineLimit: 0,
+    rollupOptions: {
+      onwarn(warning, warn) {
+        // Remix makes a browser chunk for every route; a resource route (the webhooks, /ingest, /healthz, auth.$)
+        // has no browser code, so its chunk is empty, by design.
+        if (warning.code === "EMPTY_BUNDLE") return;
+        warn(warning);
+      },
+    },
+  },
   optimizeDeps: { include: ["@shopify/app-bridge-react", "@shopify/polaris"] },
 }) satisfies UserConfig;

@@ -21,16 +21,21 @@ import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
 import { PrismaPg } from "@prisma/adapter-pg";
 import Database from "better-sqlite3";
 import pg from "pg";
-import type { Prisma as SqlitePrismaNamespace, PrismaClient as SqlitePrismaClient } from ".prisma/client-sqlite";
-import { currentDbTarget, redactUrl, type DbProvider, type DbTarget } from "./dbUrl";
-import { pgStore, sqliteStore, type SqlStore } from "./capi/sqlStore";
+import type { PrismaClient as SqlitePrismaClient } from ".prisma/client-sqlite";
+import {
+  currentDbTarget,
+  redactUrl,
+  type DbProvider,
+  type DbTarget,
+} from "./dbUrl";
+import { Outbox, pgStore, sqliteStore, type SqlStore } from "./core/outbox";
+import { ShopSql } from "./core/shops";
 
 /** The client type of the app, whichever the provider (same models; SQLite client's types). */
 export type Db = SqlitePrismaClient;
-export type { DbProvider };
 
 /** Busy timeout for SQLite: how long a writer waits for another process's write lock before SQLITE_BUSY. */
-export const SQLITE_BUSY_TIMEOUT_MS = 5000;
+const SQLITE_BUSY_TIMEOUT_MS = 5000;
 /**
  * Bound values per statement of the SQLite that better-sqlite3 bundles (SQLITE_MAX_VARIABLE_NUMBER). Without it
  * Prisma assumes SQLite's old 999 and refuses an updateMany over a dispatcher batch of 1,000 ids (P2029).
@@ -38,12 +43,13 @@ export const SQLITE_BUSY_TIMEOUT_MS = 5000;
 const SQLITE_MAX_BIND_VALUES = 32766;
 const DEFAULT_POOL_SIZE = 10;
 
-type ClientModule = { PrismaClient: new (options: { adapter: unknown }) => Db; Prisma: typeof SqlitePrismaNamespace };
+type ClientModule = { PrismaClient: new (options: { adapter: unknown }) => Db };
 
 const requireFromHere = createRequire(import.meta.url);
 
 function loadClientModule(provider: DbProvider): ClientModule {
-  const id = provider === "sqlite" ? ".prisma/client-sqlite" : ".prisma/client-pg";
+  const id =
+    provider === "sqlite" ? ".prisma/client-sqlite" : ".prisma/client-pg";
   try {
     return requireFromHere(id) as ClientModule;
   } catch (error) {
@@ -55,15 +61,26 @@ function loadClientModule(provider: DbProvider): ClientModule {
 }
 
 /** SQLite adapter: busy timeout through better-sqlite3's `timeout` option, WAL and foreign keys on connect. */
-function sqliteAdapter(filename: string, pragmas: () => string): PrismaBetterSQLite3 {
-  const factory = new PrismaBetterSQLite3({ url: filename, timeout: SQLITE_BUSY_TIMEOUT_MS });
+function sqliteAdapter(
+  filename: string,
+  pragmas: () => string,
+): PrismaBetterSQLite3 {
+  const factory = new PrismaBetterSQLite3({
+    url: filename,
+    timeout: SQLITE_BUSY_TIMEOUT_MS,
+  });
   const connect = factory.connect.bind(factory);
   factory.connect = async () => {
     if (filename !== ":memory:" && !fs.existsSync(filename)) {
-      throw new Error(`SQLite database ${filename} does not exist: run \`npm run setup\` (migrate deploy) first`);
+      throw new Error(
+        `SQLite database ${filename} does not exist: run \`npm run setup\` (migrate deploy) first`,
+      );
     }
     const adapter = await connect();
-    adapter.getConnectionInfo = () => ({ maxBindValues: SQLITE_MAX_BIND_VALUES, supportsRelationJoins: false });
+    adapter.getConnectionInfo = () => ({
+      maxBindValues: SQLITE_MAX_BIND_VALUES,
+      supportsRelationJoins: false,
+    });
     await adapter.executeScript(pragmas());
     return adapter;
   };
@@ -113,8 +130,12 @@ function startCheckpointThread(filename: string): () => Promise<void> {
       intervalMs: CHECKPOINT_INTERVAL_MS,
     },
   });
-  worker.on("message", (message) => console.error(`[db] background checkpoint failed: ${message}`));
-  worker.on("error", (err) => console.error(`[db] background checkpoint thread stopped: ${err.message}`));
+  worker.on("message", (message) =>
+    console.error(`[db] background checkpoint failed: ${message}`),
+  );
+  worker.on("error", (err) =>
+    console.error(`[db] background checkpoint thread stopped: ${err.message}`),
+  );
   worker.unref();
   const exited = new Promise((resolve) => worker.once("exit", resolve));
   return async () => {
@@ -124,16 +145,25 @@ function startCheckpointThread(filename: string): () => Promise<void> {
 }
 
 /** The hot paths' SQL store (order intake, claims): on SQLite its own connection to the file, on PostgreSQL Prisma's pool. */
-function sqlStoreFor(target: DbTarget, pool: pg.Pool | null, pragmas: () => string): SqlStore {
-  if (target.provider === "postgresql") return pgStore(pool!, { schema: target.schema, types: pg.types });
+function sqlStoreFor(
+  target: DbTarget,
+  pool: pg.Pool | null,
+  pragmas: () => string,
+): SqlStore {
+  if (target.provider === "postgresql")
+    return pgStore(pool!, { schema: target.schema, types: pg.types });
   if (!fs.existsSync(target.filename)) {
-    throw new Error(`SQLite database ${target.filename} does not exist: run \`npm run setup\` (migrate deploy) first`);
+    throw new Error(
+      `SQLite database ${target.filename} does not exist: run \`npm run setup\` (migrate deploy) first`,
+    );
   }
   // No busy timeout on this connection: the store waits for the lock on a timer, off the event loop. A 32 MB page
   // cache (SQLite's default is 2 MB): a claim of 1,000 rows and its sent mark touch more pages than 2 MB holds, and
   // reading them again from the file took about a third of the dispatcher's CPU (npm run bench, delivery).
   const database = new Database(target.filename, { timeout: 0 });
-  database.exec(`${pragmas()} PRAGMA busy_timeout = 0; PRAGMA cache_size = -32768;`);
+  database.exec(
+    `${pragmas()} PRAGMA busy_timeout = 0; PRAGMA cache_size = -32768;`,
+  );
   return sqliteStore(database, { busyTimeoutMs: SQLITE_BUSY_TIMEOUT_MS });
 }
 
@@ -141,17 +171,97 @@ function poolSize(env: NodeJS.ProcessEnv): number {
   const raw = env.DATABASE_POOL_SIZE?.trim();
   if (!raw) return DEFAULT_POOL_SIZE;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`DATABASE_POOL_SIZE must be a positive integer, got ${raw}`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(
+      `DATABASE_POOL_SIZE must be a positive integer, got ${raw}`,
+    );
   return n;
+}
+
+/**
+ * New work, told across processes: PostgreSQL's NOTIFY from the process whose intake made a due row, LISTEN in every
+ * dispatcher's (decisions 88). A lost notice costs one poll of the dispatcher (DISPATCHER_POLL_MS).
+ */
+export interface WorkSignal {
+  /** Tells every listener, at most once per NOTIFY_GAP_MS: the first call at once, later ones at the gap's end. */
+  notify(): void;
+  /** Calls `onWork` at each notice, on a connection of its own (opened again after an error); returns its stop. */
+  listen(onWork: () => void, log: (line: string) => void): () => Promise<void>;
+}
+
+const WORK_CHANNEL = "capi_work";
+const NOTIFY_GAP_MS = 50;
+
+function pgWorkSignal(pool: pg.Pool, url: string): WorkSignal {
+  let gap: NodeJS.Timeout | null = null;
+  let missed = false;
+  const send = () => void pool.query(`NOTIFY ${WORK_CHANNEL}`).catch(() => {});
+  const gapEnds = () => {
+    if (!missed) {
+      gap = null;
+      return;
+    }
+    missed = false;
+    send();
+    gap = setTimeout(gapEnds, NOTIFY_GAP_MS).unref();
+  };
+  return {
+    notify() {
+      if (gap) {
+        missed = true;
+        return;
+      }
+      send();
+      gap = setTimeout(gapEnds, NOTIFY_GAP_MS).unref();
+    },
+    listen(onWork, log) {
+      let client: pg.Client | null = null;
+      let stopped = false;
+      let retry: NodeJS.Timeout | undefined;
+      const again = () => {
+        if (!stopped) retry = setTimeout(open, 1_000);
+      };
+      const open = async () => {
+        const listener = new pg.Client({ connectionString: url });
+        listener.on("notification", onWork);
+        listener.on("error", (err) => {
+          log(`[db] the work listener's connection failed: ${err.message}`);
+          void listener.end().catch(() => {});
+          client = null;
+          again();
+        });
+        try {
+          await listener.connect();
+          await listener.query(`LISTEN ${WORK_CHANNEL}`);
+          client = listener;
+          if (stopped) await listener.end();
+        } catch (err) {
+          log(`[db] cannot listen for work: ${(err as Error).message}`);
+          void listener.end().catch(() => {});
+          again();
+        }
+      };
+      void open();
+      return async () => {
+        stopped = true;
+        clearTimeout(retry);
+        await client?.end().catch(() => {});
+      };
+    },
+  };
 }
 
 export interface DbHandle {
   db: Db;
   provider: DbProvider;
-  /** The active client's `Prisma` namespace (each generated client has its own runtime classes). */
-  Prisma: typeof SqlitePrismaNamespace;
-  /** The hot paths' SQL store (app/capi/sqlStore.ts: order intake, the dispatcher's claims), opened on first use. */
+  /** PostgreSQL's signal of new work between processes; null on SQLite. */
+  workSignal: WorkSignal | null;
+  /** The hot paths' SQL store (app/core/outbox/sql.ts: order intake, the dispatcher's claims), opened on first use. */
   sqlStore(): SqlStore;
+  /** The one writer of the outbox's tables (app/core/outbox/outbox.ts), over this client and the SQL store. */
+  outbox(): Outbox;
+  /** The shops stage's prepared statements (the largest order's raise), on the SQL store's connection. */
+  shopSql(): ShopSql;
   /**
    * SQLite: moves WAL checkpoints to a worker thread. better-sqlite3 is synchronous, so the automatic checkpoint
    * a commit runs every ~1,000 pages (an fsync of the WAL and of the database file) would stall every request of
@@ -164,29 +274,52 @@ export interface DbHandle {
  * A new client for a database target (tests, scripts, the worker use it too; the app uses the default export).
  * Call `db.$disconnect()` when done.
  */
-export function createDb(target: DbTarget = currentDbTarget(), env: NodeJS.ProcessEnv = process.env): DbHandle {
+export function createDb(
+  target: DbTarget = currentDbTarget(),
+  env: NodeJS.ProcessEnv = process.env,
+): DbHandle {
   const mod = loadClientModule(target.provider);
   // One pool for Prisma and the intake store; $disconnect ends it.
-  const pool = target.provider === "postgresql" ? new pg.Pool({ connectionString: target.url, max: poolSize(env) }) : null;
+  const pool =
+    target.provider === "postgresql"
+      ? new pg.Pool({ connectionString: target.url, max: poolSize(env) })
+      : null;
+  // A connection that dies while checked out (the server restarting, a network cut) emits 'error' on its client,
+  // which pg's pool listens to only while the client is idle: unheard, it stops the process. The query in flight
+  // fails with the same error, which its caller handles, and the pool drops the broken client when released.
+  pool?.on("connect", (client) => client.on("error", () => {}));
   let store: SqlStore | undefined;
+  let outbox: Outbox | undefined;
+  let shopSql: ShopSql | undefined;
   let backgroundCheckpoints = false;
-  const pragmas = () => SQLITE_PRAGMAS + (backgroundCheckpoints ? ` PRAGMA wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT_PAGES};` : "");
+  const pragmas = () =>
+    SQLITE_PRAGMAS +
+    (backgroundCheckpoints
+      ? ` PRAGMA wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT_PAGES};`
+      : "");
   const adapter =
     target.provider === "sqlite"
       ? sqliteAdapter(target.filename, pragmas)
       : new PrismaPg(pool!, {
           ...(target.schema ? { schema: target.schema } : {}),
           disposeExternalPool: true,
-          onPoolError: (err) => console.error(`[db] idle PostgreSQL connection error: ${err.message}`),
+          onPoolError: (err) =>
+            console.error(
+              `[db] idle PostgreSQL connection error: ${err.message}`,
+            ),
         });
   const db = new mod.PrismaClient({ adapter });
+  const sqlStore = () => (store ??= sqlStoreFor(target, pool, pragmas));
   return {
     db,
     provider: target.provider,
-    Prisma: mod.Prisma,
-    sqlStore: () => (store ??= sqlStoreFor(target, pool, pragmas)),
+    workSignal: pool ? pgWorkSignal(pool, target.url) : null,
+    sqlStore,
+    outbox: () => (outbox ??= new Outbox(db, sqlStore())),
+    shopSql: () => (shopSql ??= new ShopSql(sqlStore())),
     checkpointInBackground() {
-      if (target.provider !== "sqlite" || target.filename === ":memory:") return async () => {};
+      if (target.provider !== "sqlite" || target.filename === ":memory:")
+        return async () => {};
       // Connections open from now on leave checkpoints to the thread (one opened before would still checkpoint
       // by itself: correct, only slower).
       backgroundCheckpoints = true;
@@ -195,10 +328,10 @@ export function createDb(target: DbTarget = currentDbTarget(), env: NodeJS.Proce
   };
 }
 
-// One client per process; in development it survives Vite's module reloads (template convention), and is
-// rebuilt if DATABASE_URL changed.
+// One client per process, made on first use: importing this module reads no environment and opens nothing (the
+// production server opens it as it starts, in onServerStart). In development it survives Vite's module reloads
+// (template convention), and is rebuilt if DATABASE_URL changed.
 declare global {
-  // eslint-disable-next-line no-var
   var __capiDb: (DbHandle & { url: string }) | undefined;
 }
 
@@ -208,35 +341,44 @@ function appDb(): DbHandle {
   const cached = globalThis.__capiDb;
   if (cached && cached.url === target.url) return cached;
   if (cached) void cached.db.$disconnect().catch(() => {});
-  const handle = createDb(target);
-  globalThis.__capiDb = { ...handle, url: target.url };
-  return handle;
+  const created = createDb(target);
+  globalThis.__capiDb = { ...created, url: target.url };
+  return created;
 }
 
-const handle = appDb();
+let handle: DbHandle | undefined;
+const appHandle = (): DbHandle => (handle ??= appDb());
 
-/** The app's client. */
-const prisma: Db = handle.db;
+/**
+ * The app's client (template convention: `import prisma from "~/db.server"`), made on first use. Methods are bound
+ * to the client, so they can be passed around as Prisma's own are.
+ */
+const prisma: Db = new Proxy({} as Db, {
+  get(_target, key) {
+    const db = appHandle().db;
+    const value: unknown = Reflect.get(db, key);
+    return typeof value === "function" ? value.bind(db) : value;
+  },
+  has: (_target, key) => Reflect.has(appHandle().db, key),
+});
 export default prisma;
-export { prisma };
 /** The hot paths' SQL store, beside the client. */
-export const sqlStore = (): SqlStore => handle.sqlStore();
+export const sqlStore = (): SqlStore => appHandle().sqlStore();
+/** Every write of the outbox's tables goes through it. */
+export const outbox = (): Outbox => appHandle().outbox();
+/** The shops' statements of the order webhook. */
+export const shopSql = (): ShopSql => appHandle().shopSql();
+/** See DbHandle.workSignal. */
+export const workSignal = (): WorkSignal | null => appHandle().workSignal;
 /** See DbHandle.checkpointInBackground; the web server calls it before it serves. */
-export const checkpointInBackground = () => handle.checkpointInBackground();
-/** "sqlite" | "postgresql", from DATABASE_URL. */
-export const dbProvider: DbProvider = handle.provider;
-/** The active client's Prisma namespace: use it for `Prisma.DbNull`, `Prisma.sql`, error classes. */
-export const Prisma = handle.Prisma;
-
-/** Duck-typed Prisma error code check (instanceof differs between the two generated clients). */
-export function isPrismaError(error: unknown, code?: string): error is { code: string; meta?: unknown } {
-  if (typeof error !== "object" || error === null) return false;
-  const e = error as { name?: unknown; code?: unknown };
-  if (e.name !== "PrismaClientKnownRequestError" || typeof e.code !== "string") return false;
-  return code === undefined || e.code === code;
-}
+export const checkpointInBackground = () =>
+  appHandle().checkpointInBackground();
+/** Ends the app's client, if it was made: a command that never used it has nothing to end. */
+export const disconnect = async (): Promise<void> => handle?.db.$disconnect();
 
 /** For logs: where the app's database is, without credentials. */
 export function describeDatabase(target: DbTarget = currentDbTarget()): string {
-  return target.provider === "sqlite" ? `sqlite ${target.filename}` : `postgresql ${redactUrl(target.url)}`;
+  return target.provider === "sqlite"
+    ? `sqlite ${target.filename}`
+    : `postgresql ${redactUrl(target.url)}`;
 }

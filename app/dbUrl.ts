@@ -28,22 +28,34 @@ export type DbTarget =
       database: string;
     };
 
-export function resolveDatabaseUrl(env: NodeJS.ProcessEnv = process.env): string {
+export function resolveDatabaseUrl(
+  env: NodeJS.ProcessEnv = process.env,
+): string {
   const raw = env.DATABASE_URL?.trim();
   return raw ? raw : DEFAULT_DATABASE_URL;
 }
 
-export function classifyDatabaseUrl(url: string, cwd: string = process.cwd()): DbTarget {
+export function classifyDatabaseUrl(
+  url: string,
+  cwd: string = process.cwd(),
+): DbTarget {
   if (/^postgres(ql)?:\/\//i.test(url)) {
     let parsed: URL;
     try {
       parsed = new URL(url);
     } catch {
-      throw new Error(`DATABASE_URL is not a valid PostgreSQL URL: ${redactUrl(url)}`);
+      throw new Error(
+        `DATABASE_URL is not a valid PostgreSQL URL: ${redactUrl(url)}`,
+      );
     }
     const database = decodeURIComponent(parsed.pathname.replace(/^\//, ""));
     const schema = parsed.searchParams.get("schema") ?? undefined;
-    return { provider: "postgresql", url, database, ...(schema ? { schema } : {}) };
+    return {
+      provider: "postgresql",
+      url,
+      database,
+      ...(schema ? { schema } : {}),
+    };
   }
   if (/^file:/i.test(url)) {
     // file:./x, file:x, file:/abs/x and file:///abs/x all name a file; query strings are not supported.
@@ -51,7 +63,8 @@ export function classifyDatabaseUrl(url: string, cwd: string = process.cwd()): D
     if (p.startsWith("//")) p = p.slice(2);
     p = p.split("?")[0];
     if (!p) throw new Error(`DATABASE_URL names no SQLite file: ${url}`);
-    const filename = p === ":memory:" ? p : path.resolve(cwd, decodeURIComponent(p));
+    const filename =
+      p === ":memory:" ? p : path.resolve(cwd, decodeURIComponent(p));
     return { provider: "sqlite", url, filename };
   }
   throw new Error(
@@ -60,7 +73,9 @@ export function classifyDatabaseUrl(url: string, cwd: string = process.cwd()): D
 }
 
 /** The database in effect for this process (DATABASE_URL, or the SQLite default). */
-export function currentDbTarget(env: NodeJS.ProcessEnv = process.env): DbTarget {
+export function currentDbTarget(
+  env: NodeJS.ProcessEnv = process.env,
+): DbTarget {
   return classifyDatabaseUrl(resolveDatabaseUrl(env));
 }
 

@@ -1,28 +1,15 @@
 import "@shopify/shopify-app-remix/adapters/node";
 import {
-  ApiVersion,
   AppDistribution,
+  BillingInterval,
   shopifyApp,
-  type Session,
 } from "@shopify/shopify-app-remix/server";
-import { PrismaSessionStorage } from "@shopify/shopify-app-session-storage-prisma";
+import { PAID_PLANS } from "./core/plans";
 import prisma from "./db.server";
+import { keyRing } from "./runtime.server";
+import { EncryptedSessionStorage } from "./sessionStorage.server";
 import { onInstalled } from "./shops.server";
-
-/**
- * The storage's retry on a concurrent insert checks `instanceof` against @prisma/client's default client, which this
- * app never generates (it has one client per provider), so the check itself throws a TypeError: retry once then.
- */
-class SessionStorage extends PrismaSessionStorage<never> {
-  async storeSession(session: Session): Promise<boolean> {
-    try {
-      return await super.storeSession(session);
-    } catch (error) {
-      if (error instanceof TypeError && /instanceof/.test(error.message)) return super.storeSession(session);
-      throw error;
-    }
-  }
-}
+import { ADMIN_API_VERSION } from "./reconcile.server";
 
 /** The app's client secret: it signs webhooks (order webhooks are verified with it in webhookSignature.server.ts). */
 export const apiSecretKey = process.env.SHOPIFY_API_SECRET || "";
@@ -31,13 +18,28 @@ export const apiSecretKey = process.env.SHOPIFY_API_SECRET || "";
 const shopify = shopifyApp({
   apiKey: process.env.SHOPIFY_API_KEY,
   apiSecretKey,
-  apiVersion: ApiVersion.October26,
+  apiVersion: ADMIN_API_VERSION,
   scopes: process.env.SCOPES?.split(","),
   appUrl: process.env.SHOPIFY_APP_URL || "",
   authPathPrefix: "/auth",
   // The generated clients are per provider; both have the `session` model the storage needs.
-  sessionStorage: new SessionStorage(prisma as never),
+  sessionStorage: new EncryptedSessionStorage(prisma, keyRing),
   distribution: AppDistribution.AppStore,
+  // The paid plans as Shopify Billing charges them: a recurring charge every 30 days (decisions 118).
+  billing: Object.fromEntries(
+    PAID_PLANS.map((plan) => [
+      plan.name,
+      {
+        lineItems: [
+          {
+            amount: plan.price,
+            currencyCode: "USD",
+            interval: BillingInterval.Every30Days as const,
+          },
+        ],
+      },
+    ]),
+  ),
   future: {
     unstable_newEmbeddedAuthStrategy: true,
   },
@@ -53,7 +55,7 @@ const shopify = shopifyApp({
 });
 
 export default shopify;
-export const apiVersion = ApiVersion.October26;
+export const apiVersion = ADMIN_API_VERSION;
 export const addDocumentResponseHeaders = shopify.addDocumentResponseHeaders;
 export const authenticate = shopify.authenticate;
 export const unauthenticated = shopify.unauthenticated;

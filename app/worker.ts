@@ -1,10 +1,17 @@
 import prisma, { describeDatabase } from "./db.server";
-import { createDispatcher, keyRing } from "./runtime.server";
+import {
+  config,
+  createDispatcher,
+  keyRing,
+  startDatasetChecks,
+} from "./runtime.server";
+import { startReconciler } from "./reconcile.server";
 
 // `npm run worker`: the dispatcher on its own, for scale-out. Web nodes then run with DISPATCHER_IN_PROCESS=false.
 // Several workers may run at once against PostgreSQL: each claim is leased to exactly one of them.
 
 try {
+  config();
   keyRing();
 } catch (err) {
   console.error(`Cannot start: ${(err as Error).message}`);
@@ -12,6 +19,8 @@ try {
 }
 const dispatcher = createDispatcher();
 dispatcher.start();
+const reconciler = startReconciler();
+const stopChecks = startDatasetChecks();
 console.log(`[worker] sending from ${describeDatabase()}`);
 
 let stopping = false;
@@ -19,6 +28,8 @@ async function shutdown(signal: string) {
   if (stopping) return;
   stopping = true;
   console.log(`[worker] ${signal}: finishing in-flight batches`);
+  await reconciler.stop();
+  stopChecks();
   await dispatcher.stop(10_000);
   await prisma.$disconnect();
   process.exit(0);

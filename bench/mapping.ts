@@ -1,7 +1,14 @@
 import { performance } from "node:perf_hooks";
-import { Content, CustomData, ServerEvent, ServerSideUtils, UserData } from "facebook-nodejs-business-sdk";
-import { mapOrder, parseOrder } from "../app/capi/orderMapping";
-import { DEFAULT_SETTINGS } from "../app/capi/settings";
+import {
+  Content,
+  CustomData,
+  ServerEvent,
+  ServerSideUtils,
+  UserData,
+} from "facebook-nodejs-business-sdk";
+import { mapOrder, parseOrder } from "../app/core/intake";
+import { DEFAULT_SETTINGS } from "../app/core/reference";
+import { SHOPPER_KEYS } from "../app/core/wire";
 import { benchOrder, emit, progress } from "./lib";
 
 // Per-event cost of turning an order into a hashed Purchase, side by side in one process with Meta's official
@@ -19,13 +26,25 @@ const PER_ROUND = 1_000;
 /** What an SDK user writes to send a Shopify order: the same fields, the SDK's own normalisation and hashing. */
 function sdkEvent(order: Order): Record<string, unknown> {
   const customer = order.customer;
-  const addresses = [customer.default_address, order.billing_address, order.shipping_address];
-  const present = (values: (string | null | undefined)[]) => [...new Set(values.filter((v): v is string => Boolean(v?.trim())))];
+  const addresses = [
+    customer.default_address,
+    order.billing_address,
+    order.shipping_address,
+  ];
+  const present = (values: (string | null | undefined)[]) => [
+    ...new Set(values.filter((v): v is string => Boolean(v?.trim()))),
+  ];
   const userData = new UserData()
     .setEmails(present([order.email, order.contact_email, customer.email]))
-    .setPhones(present([order.phone, customer.phone, ...addresses.map((a) => a.phone)]))
-    .setFirstNames(present([customer.first_name, ...addresses.map((a) => a.first_name)]))
-    .setLastNames(present([customer.last_name, ...addresses.map((a) => a.last_name)]))
+    .setPhones(
+      present([order.phone, customer.phone, ...addresses.map((a) => a.phone)]),
+    )
+    .setFirstNames(
+      present([customer.first_name, ...addresses.map((a) => a.first_name)]),
+    )
+    .setLastNames(
+      present([customer.last_name, ...addresses.map((a) => a.last_name)]),
+    )
     .setCities(present(addresses.map((a) => a.city)))
     .setStates(present(addresses.map((a) => a.province_code)))
     .setZips(present(addresses.map((a) => a.zip)))
@@ -45,7 +64,14 @@ function sdkEvent(order: Order): Record<string, unknown> {
     .setValue(Number(order.total_price_set.presentment_money.amount))
     .setCurrency(order.total_price_set.presentment_money.currency_code)
     .setOrderId(String(order.id))
-    .setContents(lines.map((l) => new Content().setId(String(l.variant_id)).setQuantity(l.quantity).setItemPrice(Number(l.price_set.presentment_money.amount))))
+    .setContents(
+      lines.map((l) =>
+        new Content()
+          .setId(String(l.variant_id))
+          .setQuantity(l.quantity)
+          .setItemPrice(Number(l.price_set.presentment_money.amount)),
+      ),
+    )
     .setContentIds(lines.map((l) => String(l.variant_id)))
     .setContentType("product")
     .setNumItems(order.line_items.reduce((n, l) => n + l.quantity, 0));
@@ -73,25 +99,47 @@ function microsPerEvent(fn: () => unknown): number {
   return ((performance.now() - t0) * 1000) / PER_ROUND;
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const median = (values: number[]) =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 export async function benchMapping(): Promise<void> {
-  progress(`mapping: ours vs facebook-nodejs-business-sdk, ${ROUNDS} alternating rounds of ${PER_ROUND} events`);
+  progress(
+    `mapping: ours vs facebook-nodejs-business-sdk, ${ROUNDS} alternating rounds of ${PER_ROUND} events`,
+  );
   const order = benchOrder(1, 9_000_000_000_000);
   const validated = ours(order);
-  const mapOnly = () => mapOrder(validated, { shopDomain: SHOP, settings: DEFAULT_SETTINGS });
-  const parseAndMap = () => mapOrder(ours(order), { shopDomain: SHOP, settings: DEFAULT_SETTINGS });
+  const mapOnly = () =>
+    mapOrder(validated, { shopDomain: SHOP, settings: DEFAULT_SETTINGS });
+  const parseAndMap = () =>
+    mapOrder(ours(order), { shopDomain: SHOP, settings: DEFAULT_SETTINGS });
   const sdk = () => sdkEvent(order);
 
   // Same event on both sides; where the hashes differ, Meta's rules (phone country codes) need more than the SDK does.
   const a = mapOnly().event;
-  const b = sdk() as { event_id: string; user_data: Record<string, unknown>; custom_data: { value: number } };
-  if (a.event_id !== b.event_id || a.custom_data?.value !== b.custom_data.value) throw new Error("mapping: the two sides built different events");
-  const differing = ["em", "ph", "fn", "ln", "ct", "st", "zp", "country", "external_id"].filter(
-    (k) => JSON.stringify([...((a.user_data as Record<string, string[] | undefined>)[k] ?? [])].sort()) !== JSON.stringify([...((b.user_data[k] as string[] | undefined) ?? [])].sort()),
+  const b = sdk() as {
+    event_id: string;
+    user_data: Record<string, unknown>;
+    custom_data: { value: number };
+  };
+  if (a.event_id !== b.event_id || a.custom_data?.value !== b.custom_data.value)
+    throw new Error("mapping: the two sides built different events");
+  const differing = SHOPPER_KEYS.filter(
+    (k) =>
+      JSON.stringify(
+        [
+          ...((a.user_data as Record<string, string[] | undefined>)[k] ?? []),
+        ].sort(),
+      ) !==
+      JSON.stringify(
+        [...((b.user_data[k] as string[] | undefined) ?? [])].sort(),
+      ),
   );
 
-  const times = { map: [] as number[], parseMap: [] as number[], sdk: [] as number[] };
+  const times = {
+    map: [] as number[],
+    parseMap: [] as number[],
+    sdk: [] as number[],
+  };
   for (let round = -3; round < ROUNDS; round++) {
     // The first three rounds warm the JIT on all three sides and are not counted.
     const m = microsPerEvent(mapOnly);
@@ -109,9 +157,27 @@ export async function benchMapping(): Promise<void> {
   const sameKeys = differing.length
     ? `hashes differ for ${differing.join(", ")}: Meta's rules the SDK does not apply (calling code of national phone numbers, punctuation in names)`
     : "identical hashes";
-  emit("mapping_ours_per_event", oursUs, "µs", undefined, "mapOrder: mapping + normalising + SHA-256 of the fixture order (9 kinds of match keys, 3 lines)");
-  emit("mapping_sdk_per_event", sdkUs, "µs", undefined, `facebook-nodejs-business-sdk ServerEvent/UserData/CustomData + normalize() on the same order; ${sameKeys}`);
+  emit(
+    "mapping_ours_per_event",
+    oursUs,
+    "µs",
+    undefined,
+    "mapOrder: mapping + normalising + SHA-256 of the fixture order (9 kinds of match keys, 3 lines)",
+  );
+  emit(
+    "mapping_sdk_per_event",
+    sdkUs,
+    "µs",
+    undefined,
+    `facebook-nodejs-business-sdk ServerEvent/UserData/CustomData + normalize() on the same order; ${sameKeys}`,
+  );
   emit("mapping_speedup_vs_sdk", sdkUs / oursUs, "x", { atLeast: 2 });
-  emit("mapping_ours_with_validation_per_event", withValidationUs, "µs", undefined, "parseOrder (zod validation of the webhook payload) + mapOrder");
+  emit(
+    "mapping_ours_with_validation_per_event",
+    withValidationUs,
+    "µs",
+    undefined,
+    "parseOrder (zod validation of the webhook payload) + mapOrder",
+  );
   emit("mapping_speedup_vs_sdk_with_validation", sdkUs / withValidationUs, "x");
 }

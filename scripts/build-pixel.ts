@@ -15,13 +15,15 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 // Usage: npm run build:pixel [-- <outfile>]     (default extensions/meta-capi-pixel/dist/main.js, git-ignored)
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-export const PIXEL_DIR = path.join(ROOT, "extensions/meta-capi-pixel");
-export const PIXEL_ENTRY = path.join(PIXEL_DIR, "src/index.ts");
-export const DEFAULT_PIXEL_OUTFILE = path.join(PIXEL_DIR, "dist/main.js");
+const PIXEL_DIR = path.join(ROOT, "extensions/meta-capi-pixel");
+const PIXEL_ENTRY = path.join(PIXEL_DIR, "src/index.ts");
+const DEFAULT_PIXEL_OUTFILE = path.join(PIXEL_DIR, "dist/main.js");
 /** Shopify's limit for a web pixel extension bundle (the CLI refuses bigger ones): 128 kB = 131072 bytes. */
 export const MAX_PIXEL_BYTES = 128 * 1024;
 
-export async function buildPixel(outfile: string = DEFAULT_PIXEL_OUTFILE): Promise<{ bytes: number; outfile: string }> {
+export async function buildPixel(
+  outfile: string = DEFAULT_PIXEL_OUTFILE,
+): Promise<{ bytes: number; outfile: string }> {
   const target = path.resolve(outfile);
   await mkdir(path.dirname(target), { recursive: true });
   const result = await build({
@@ -37,23 +39,36 @@ export async function buildPixel(outfile: string = DEFAULT_PIXEL_OUTFILE): Promi
     logLevel: "silent",
     define: { "process.env.NODE_ENV": '"production"' },
   });
-  // The pixel imports only TYPES from app/capi/browserEvent.ts: a value import would drag zod in.
+  // The pixel imports only TYPES from app/core/intake/browserEvent.ts: a value import would drag zod in.
   const inputs = Object.keys(result.metafile.inputs);
-  const stray = inputs.find((f) => /node_modules[\\/](zod)[\\/]/.test(f) || /app[\\/]capi[\\/]browserEvent\.ts$/.test(f));
-  if (stray) throw new Error(`web pixel bundle must not include ${stray} (use "import type")`);
+  const stray = inputs.find(
+    (f) =>
+      /node_modules[\\/](zod)[\\/]/.test(f) ||
+      /app[\\/]capi[\\/]browserEvent\.ts$/.test(f),
+  );
+  if (stray)
+    throw new Error(
+      `web pixel bundle must not include ${stray} (use "import type")`,
+    );
   const { size: bytes } = await stat(target);
   if (bytes > MAX_PIXEL_BYTES) {
-    throw new Error(`web pixel bundle is ${bytes} bytes, over Shopify's ${MAX_PIXEL_BYTES}-byte (128 kB) limit`);
+    throw new Error(
+      `web pixel bundle is ${bytes} bytes, over Shopify's ${MAX_PIXEL_BYTES}-byte (128 kB) limit`,
+    );
   }
   return { bytes, outfile: target };
 }
 
-const invokedDirectly = process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href;
+const invokedDirectly =
+  process.argv[1] &&
+  import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href;
 if (invokedDirectly) {
   const outfile = process.argv[2] ?? DEFAULT_PIXEL_OUTFILE;
   buildPixel(outfile).then(
     ({ bytes, outfile: out }) => {
-      console.log(`${path.relative(process.cwd(), out)}: ${bytes} bytes (${(bytes / 1024).toFixed(1)} kB of ${MAX_PIXEL_BYTES / 1024} kB)`);
+      console.log(
+        `${path.relative(process.cwd(), out)}: ${bytes} bytes (${(bytes / 1024).toFixed(1)} kB of ${MAX_PIXEL_BYTES / 1024} kB)`,
+      );
     },
     (err: unknown) => {
       console.error(err instanceof Error ? err.message : err);

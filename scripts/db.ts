@@ -21,13 +21,21 @@ import path from "node:path";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import Database from "better-sqlite3";
-import { classifyDatabaseUrl, DEFAULT_DATABASE_URL, redactUrl, resolveDatabaseUrl } from "../app/dbUrl";
+import {
+  classifyDatabaseUrl,
+  DEFAULT_DATABASE_URL,
+  redactUrl,
+  resolveDatabaseUrl,
+} from "../app/dbUrl";
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+export const ROOT = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  "..",
+);
 
-export const SQLITE_SCHEMA = "prisma/schema.prisma";
+const SQLITE_SCHEMA = "prisma/schema.prisma";
 export const SQLITE_MIGRATIONS = "prisma/migrations";
-export const PG_SCHEMA = "prisma/postgresql/schema.prisma";
+const PG_SCHEMA = "prisma/postgresql/schema.prisma";
 export const PG_MIGRATIONS = "prisma/postgresql/migrations";
 
 const SQLITE_OUTPUT = `output     = "../node_modules/.prisma/client-sqlite"`;
@@ -41,7 +49,7 @@ interface History {
   migrations: string;
 }
 
-export const HISTORIES: History[] = [
+const HISTORIES: History[] = [
   { kind: "sqlite", schema: SQLITE_SCHEMA, migrations: SQLITE_MIGRATIONS },
   { kind: "postgresql", schema: PG_SCHEMA, migrations: PG_MIGRATIONS },
 ];
@@ -51,10 +59,14 @@ class UsageError extends Error {}
 // ------------------------------------------------------------------------------------------ the PG schema
 
 /** prisma/postgresql/schema.prisma as it must be: the SQLite source with provider and output swapped. */
-export function renderPostgresSchema(source: string): string {
+function renderPostgresSchema(source: string): string {
   const lines = source.split("\n");
   let start = 0;
-  while (start < lines.length && (lines[start].startsWith("//") || lines[start].trim() === "")) start++;
+  while (
+    start < lines.length &&
+    (lines[start].startsWith("//") || lines[start].trim() === "")
+  )
+    start++;
   let body = lines.slice(start).join("\n");
 
   body = replaceOnce(
@@ -77,22 +89,37 @@ export function renderPostgresSchema(source: string): string {
   return header + "\n\n" + body;
 }
 
-function replaceOnce(text: string, pattern: RegExp, replacement: string, what: string): string {
-  const global = new RegExp(pattern.source, pattern.flags.includes("g") ? pattern.flags : pattern.flags + "g");
+function replaceOnce(
+  text: string,
+  pattern: RegExp,
+  replacement: string,
+  what: string,
+): string {
+  const global = new RegExp(
+    pattern.source,
+    pattern.flags.includes("g") ? pattern.flags : pattern.flags + "g",
+  );
   const count = text.match(global)?.length ?? 0;
   if (count !== 1) {
-    throw new Error(`${SQLITE_SCHEMA}: expected exactly one ${what}, found ${count}`);
+    throw new Error(
+      `${SQLITE_SCHEMA}: expected exactly one ${what}, found ${count}`,
+    );
   }
   return text.replace(pattern, replacement);
 }
 
 function expectedPostgresSchema(): string {
-  return renderPostgresSchema(fs.readFileSync(path.join(ROOT, SQLITE_SCHEMA), "utf8"));
+  return renderPostgresSchema(
+    fs.readFileSync(path.join(ROOT, SQLITE_SCHEMA), "utf8"),
+  );
 }
 
 function postgresSchemaIsCurrent(): boolean {
   const file = path.join(ROOT, PG_SCHEMA);
-  return fs.existsSync(file) && fs.readFileSync(file, "utf8") === expectedPostgresSchema();
+  return (
+    fs.existsSync(file) &&
+    fs.readFileSync(file, "utf8") === expectedPostgresSchema()
+  );
 }
 
 function writePostgresSchema(): boolean {
@@ -105,9 +132,12 @@ function writePostgresSchema(): boolean {
 // ------------------------------------------------------------------------------------------ the Prisma CLI
 
 const requireHere = createRequire(import.meta.url);
-const PRISMA_CLI = path.join(path.dirname(requireHere.resolve("prisma/package.json")), "build/index.js");
+const PRISMA_CLI = path.join(
+  path.dirname(requireHere.resolve("prisma/package.json")),
+  "build/index.js",
+);
 
-export interface CliResult {
+interface CliResult {
   code: number;
   stdout: string;
   stderr: string;
@@ -118,7 +148,7 @@ export interface CliResult {
 export function runPrisma(
   args: string[],
   databaseUrl: string,
-  options: { inherit?: boolean; env?: NodeJS.ProcessEnv } = {},
+  options: { env?: NodeJS.ProcessEnv } = {},
 ): Promise<CliResult> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
@@ -135,16 +165,12 @@ export function runPrisma(
     });
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk;
-      if (options.inherit) process.stdout.write(chunk);
-    });
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk;
-      if (options.inherit) process.stderr.write(chunk);
-    });
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk));
     child.on("error", reject);
-    child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr, ms: Date.now() - started }));
+    child.on("close", (code) =>
+      resolve({ code: code ?? 1, stdout, stderr, ms: Date.now() - started }),
+    );
   });
 }
 
@@ -169,7 +195,10 @@ interface Drift {
 }
 
 /** `migrate diff --from-migrations <history> --to-schema-datamodel <schema> --script --exit-code`. */
-export async function diffHistory(history: History, options: { writeLock: boolean }): Promise<Drift> {
+async function diffHistory(
+  history: History,
+  options: { writeLock: boolean },
+): Promise<Drift> {
   if (options.writeLock) {
     fs.mkdirSync(path.join(ROOT, history.migrations), { recursive: true });
     writeLockFile(history); // the engine reads the provider from it
@@ -216,7 +245,9 @@ function lockFileIsCurrent(history: History): boolean {
   const { file } = lockFile(history);
   const provider = history.kind === "sqlite" ? "sqlite" : "postgresql";
   if (!fs.existsSync(file)) return false;
-  return new RegExp(`^provider\\s*=\\s*"${provider}"`, "m").test(fs.readFileSync(file, "utf8"));
+  return new RegExp(`^provider\\s*=\\s*"${provider}"`, "m").test(
+    fs.readFileSync(file, "utf8"),
+  );
 }
 
 function writeLockFile(history: History): void {
@@ -237,12 +268,20 @@ function migrationTimestamp(date = new Date()): string {
 }
 
 /** Migration folders of a history, in the order Prisma applies them. */
-export function listMigrations(migrationsDir: string): { name: string; sqlFile: string }[] {
-  const dir = path.isAbsolute(migrationsDir) ? migrationsDir : path.join(ROOT, migrationsDir);
+export function listMigrations(
+  migrationsDir: string,
+): { name: string; sqlFile: string }[] {
+  const dir = path.isAbsolute(migrationsDir)
+    ? migrationsDir
+    : path.join(ROOT, migrationsDir);
   if (!fs.existsSync(dir)) return [];
   return fs
     .readdirSync(dir, { withFileTypes: true })
-    .filter((d) => d.isDirectory() && fs.existsSync(path.join(dir, d.name, "migration.sql")))
+    .filter(
+      (d) =>
+        d.isDirectory() &&
+        fs.existsSync(path.join(dir, d.name, "migration.sql")),
+    )
     .map((d) => d.name)
     .sort()
     .map((name) => ({ name, sqlFile: path.join(dir, name, "migration.sql") }));
@@ -250,7 +289,7 @@ export function listMigrations(migrationsDir: string): { name: string; sqlFile: 
 
 // ------------------------------------------------------------------------------------------------ commands
 
-export async function generate(): Promise<void> {
+async function generate(): Promise<void> {
   const current = resolveDatabaseUrl();
   const provider = classifyDatabaseUrl(current).provider;
   const sqliteUrl = provider === "sqlite" ? current : DEFAULT_DATABASE_URL;
@@ -263,7 +302,9 @@ export async function generate(): Promise<void> {
   results.forEach((r, i) => {
     const schema = i === 0 ? SQLITE_SCHEMA : PG_SCHEMA;
     if (r.code !== 0) {
-      throw new Error(`prisma generate --schema ${schema} failed:\n${r.stderr.trim()}\n${r.stdout.trim()}`);
+      throw new Error(
+        `prisma generate --schema ${schema} failed:\n${r.stderr.trim()}\n${r.stdout.trim()}`,
+      );
     }
   });
   console.log(
@@ -272,11 +313,16 @@ export async function generate(): Promise<void> {
   );
 }
 
-async function sync(name: string | undefined, options: { generate: boolean }): Promise<void> {
+async function sync(
+  name: string | undefined,
+  options: { generate: boolean },
+): Promise<void> {
   if (writePostgresSchema()) console.log(`db: wrote ${PG_SCHEMA}`);
   else console.log(`db: ${PG_SCHEMA} is current`);
 
-  const drifts = await Promise.all(HISTORIES.map((h) => diffHistory(h, { writeLock: true })));
+  const drifts = await Promise.all(
+    HISTORIES.map((h) => diffHistory(h, { writeLock: true })),
+  );
   const changed = HISTORIES.filter((_, i) => drifts[i].changed);
   if (changed.length > 0) {
     if (!name) {
@@ -290,13 +336,19 @@ async function sync(name: string | undefined, options: { generate: boolean }): P
       .toLowerCase()
       .replace(/[^a-z0-9]+/g, "_")
       .replace(/^_+|_+$/g, "");
-    if (!slug) throw new UsageError(`db: invalid migration name ${JSON.stringify(name)}`);
+    if (!slug)
+      throw new UsageError(
+        `db: invalid migration name ${JSON.stringify(name)}`,
+      );
     const folder = `${migrationTimestamp()}_${slug}`;
     for (const [i, history] of HISTORIES.entries()) {
       if (!drifts[i].changed) continue;
       const dir = path.join(ROOT, history.migrations, folder);
       fs.mkdirSync(dir, { recursive: true });
-      fs.writeFileSync(path.join(dir, "migration.sql"), drifts[i].script.trimEnd() + "\n");
+      fs.writeFileSync(
+        path.join(dir, "migration.sql"),
+        drifts[i].script.trimEnd() + "\n",
+      );
       console.log(`db: wrote ${path.relative(ROOT, dir)}/migration.sql`);
     }
     if (changed.length === 1) {
@@ -305,7 +357,9 @@ async function sync(name: string | undefined, options: { generate: boolean }): P
       );
     }
   } else {
-    console.log("db: both migration histories match the datamodel; no migration written");
+    console.log(
+      "db: both migration histories match the datamodel; no migration written",
+    );
   }
   if (options.generate) await generate();
 }
@@ -313,22 +367,31 @@ async function sync(name: string | undefined, options: { generate: boolean }): P
 async function check(options: { skipPostgres: boolean }): Promise<boolean> {
   const problems: string[] = [];
   if (!postgresSchemaIsCurrent()) {
-    problems.push(`${PG_SCHEMA} is stale (or missing): run npx tsx scripts/db.ts sync`);
+    problems.push(
+      `${PG_SCHEMA} is stale (or missing): run npx tsx scripts/db.ts sync`,
+    );
   }
   for (const history of HISTORIES) {
-    if (listMigrations(history.migrations).length === 0) problems.push(`${history.migrations} has no migration`);
+    if (listMigrations(history.migrations).length === 0)
+      problems.push(`${history.migrations} has no migration`);
     if (!lockFileIsCurrent(history)) {
       problems.push(
         `${history.migrations}/migration_lock.toml is missing or names another provider: run npx tsx scripts/db.ts sync`,
       );
     }
   }
-  let histories = options.skipPostgres ? HISTORIES.filter((h) => h.kind === "sqlite") : HISTORIES;
+  let histories = options.skipPostgres
+    ? HISTORIES.filter((h) => h.kind === "sqlite")
+    : HISTORIES;
   if (options.skipPostgres) {
-    console.warn(`db check: --skip-postgres: ${PG_MIGRATIONS} NOT checked (it needs a PostgreSQL server)`);
+    console.warn(
+      `db check: --skip-postgres: ${PG_MIGRATIONS} NOT checked (it needs a PostgreSQL server)`,
+    );
   }
   histories = histories.filter(lockFileIsCurrent); // the engine cannot read a history without its lock file
-  const drifts = await Promise.all(histories.map((h) => diffHistory(h, { writeLock: false })));
+  const drifts = await Promise.all(
+    histories.map((h) => diffHistory(h, { writeLock: false })),
+  );
   histories.forEach((history, i) => {
     if (drifts[i].changed) {
       problems.push(
@@ -339,23 +402,40 @@ async function check(options: { skipPostgres: boolean }): Promise<boolean> {
     }
   });
   if (problems.length > 0) {
-    console.error("db check FAILED:\n" + problems.map((p) => `- ${p}`).join("\n"));
+    console.error(
+      "db check FAILED:\n" + problems.map((p) => `- ${p}`).join("\n"),
+    );
     return false;
   }
   console.log(
     `db check: ${PG_SCHEMA} is current; ` +
-      (options.skipPostgres ? "the SQLite history produces" : "both migration histories produce") +
+      (options.skipPostgres
+        ? "the SQLite history produces"
+        : "both migration histories produce") +
       " the datamodel",
   );
   return true;
 }
 
+/**
+ * Prisma 6 warns on every migrate command that the schemas' datasource `url` goes unused beside prisma.config.ts's
+ * driver adapter. The `url` stays all the same: without it the CLI leaves its Wasm engine for a query engine binary,
+ * which it downloads (and offline, fails). Harmless, so `deploy` does not show it.
+ */
+const UNUSED_URL_WARNING =
+  "\nWARNING: Your schema specifies the following datasource properties but you are using a Driver Adapter via " +
+  "prisma.config.ts:\n- url\n\nThe values from your schema will NOT be used!\n\nWe recommend you to remove those " +
+  "properties from your schema to avoid confusion if you are only using driver adapters.\n";
+
 async function deploy(): Promise<void> {
   const url = resolveDatabaseUrl();
   const target = classifyDatabaseUrl(url);
   console.log(`db: migrate deploy (${target.provider}) to ${redactUrl(url)}`);
-  const result = await runPrisma(["migrate", "deploy"], url, { inherit: true });
-  if (result.code !== 0) throw new Error(`prisma migrate deploy failed (exit ${result.code})`);
+  const result = await runPrisma(["migrate", "deploy"], url);
+  process.stderr.write(result.stderr);
+  process.stdout.write(result.stdout.replace(UNUSED_URL_WARNING, ""));
+  if (result.code !== 0)
+    throw new Error(`prisma migrate deploy failed (exit ${result.code})`);
   if (target.provider === "sqlite" && target.filename !== ":memory:") {
     // WAL is persistent in the file: switch once here, before the web process and the worker open it together
     // (app/db.server.ts asks for it on every connection too).
@@ -378,7 +458,9 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case "check":
-      return (await check({ skipPostgres: rest.includes("--skip-postgres") })) ? 0 : 1;
+      return (await check({ skipPostgres: rest.includes("--skip-postgres") }))
+        ? 0
+        : 1;
     case "generate":
       await generate();
       return 0;
@@ -393,7 +475,10 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+if (
+  process.argv[1] &&
+  import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href
+) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (error: unknown) => {

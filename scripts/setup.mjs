@@ -8,14 +8,20 @@ import { fileURLToPath } from "node:url";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 function run(args) {
-  const result = spawnSync(process.execPath, ["--import", "tsx", "scripts/db.ts", ...args], {
-    cwd: root,
-    stdio: "inherit",
-    env: process.env,
-  });
+  const result = spawnSync(
+    process.execPath,
+    ["--import", "tsx", "scripts/db.ts", ...args],
+    {
+      cwd: root,
+      stdio: "inherit",
+      env: process.env,
+    },
+  );
   if (result.error) throw result.error;
   if (result.status !== 0) {
-    console.error(`setup: \`npx tsx scripts/db.ts ${args.join(" ")}\` failed (exit ${result.status ?? result.signal})`);
+    console.error(
+      `setup: \`npx tsx scripts/db.ts ${args.join(" ")}\` failed (exit ${result.status ?? result.signal})`,
+    );
     process.exit(result.status || 1);
   }
 }

@@ -4,7 +4,18 @@ import { STATUS_LABEL } from "./labels";
 export function StatusBadge({ status }: { status: string }) {
   const s = STATUS_LABEL[status] ?? { label: status, tone: undefined };
   return (
-    <Badge tone={s.tone} progress={status === "sent" ? "complete" : status === "suppressed" || status === "failed" || status === "expired" ? undefined : "partiallyComplete"}>
+    <Badge
+      tone={s.tone}
+      progress={
+        status === "sent"
+          ? "complete"
+          : status === "suppressed" ||
+              status === "failed" ||
+              status === "expired"
+            ? undefined
+            : "partiallyComplete"
+      }
+    >
       {s.label}
     </Badge>
   );

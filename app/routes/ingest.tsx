@@ -1,6 +1,6 @@
-import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
-import { handleIngest, type IngestContext } from "../ingest.server";
+import { remixRoute } from "../http/routes.server";
 
-// POST /ingest: events from the web pixel (see app/ingest.server.ts).
-export const action = ({ request, context }: ActionFunctionArgs) => handleIngest(request, context as IngestContext);
-export const loader = ({ request, context }: LoaderFunctionArgs) => handleIngest(request, context as IngestContext);
+// POST /ingest, the web pixel's endpoint (app/http/ingest.server.ts). `npm run dev`: an adapter of the route table
+// (app/http/routes.server.ts), which the production server serves itself.
+export const action = remixRoute("/ingest");
+export const loader = action;

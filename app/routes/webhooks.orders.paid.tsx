@@ -1,4 +1,5 @@
-import type { ActionFunctionArgs } from "@remix-run/node";
-import { handleOrderWebhook, toResponse, webhookRequest } from "../webhooks.server";
+import { remixRoute } from "../http/routes.server";
 
-export const action = async ({ request }: ActionFunctionArgs) => toResponse(await handleOrderWebhook(await webhookRequest(request), "orders/paid"));
+// `npm run dev`: an adapter of the route table (app/http/routes.server.ts), which the production server serves itself.
+export const action = remixRoute("/webhooks/orders/paid");
+export const loader = action;

@@ -1,4 +1,5 @@
-import type { ActionFunctionArgs } from "@remix-run/node";
-import { handlePrivacyWebhook } from "../webhooks.server";
+import { remixRoute } from "../http/routes.server";
 
-export const action = ({ request }: ActionFunctionArgs) => handlePrivacyWebhook(request);
+// `npm run dev`: an adapter of the route table (app/http/routes.server.ts), which the production server serves itself.
+export const action = remixRoute("/webhooks/shop/redact");
+export const loader = action;

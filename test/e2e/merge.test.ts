@@ -1,12 +1,25 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CapiEvent } from "../../app/capi/types";
-import { normalizeAndHash } from "../../app/capi/normalize";
+import type { CapiEvent } from "../../app/core/wire/metaEvent";
+import { normalizeAndHash } from "../../app/core/intake/normalize";
 import { makeOrder } from "../fixtures/order";
-import { CONSENT_DENIED, checkoutCompleted, checkoutStarted, fixtureInit, fixtureSettings } from "../fixtures/pixelEvents";
+import {
+  CONSENT_DENIED,
+  checkoutCompleted,
+  checkoutStarted,
+  FIXTURE_STOREFRONT,
+  fixtureInit,
+  fixtureSettings,
+  pageViewed,
+} from "../fixtures/pixelEvents";
 import { databaseKinds, eventually } from "../support/app";
 import { startPixel, type PixelSandbox } from "../support/pixelSandbox";
-import { connectedShop, orderWebhook, PIXEL, type Scenario } from "../support/scenario";
+import {
+  connectedShop,
+  orderWebhook,
+  PIXEL,
+  type Scenario,
+} from "../support/scenario";
 
 // Issue 4, the Purchase merge, end to end: the real bundled pixel's checkout_completed (posted to /ingest as a
 // browser would, through one load balancer) and the signed order webhook, in either order, against the production
@@ -14,7 +27,8 @@ import { connectedShop, orderWebhook, PIXEL, type Scenario } from "../support/sc
 
 const HOLD_SECONDS = 3;
 const BROWSER_IP = "198.51.100.77";
-const BROWSER_UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0";
+const BROWSER_UA =
+  "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0";
 const BROWSER_FBP = "fb.1.1764000000000.1357924680";
 const BROWSER_FBC = "fb.1.1764000000000.BrowserClick_AbC-123";
 
@@ -40,19 +54,31 @@ describe.concurrent.each(databaseKinds())("purchase merge on %s", (kind) => {
   let key: string;
 
   beforeAll(async () => {
-    s = await connectedShop(kind, { env: { PURCHASE_HOLD_SECONDS: String(HOLD_SECONDS), TRUST_PROXY_HOPS: "1" } });
-    key = (await s.app.db.shop.findUniqueOrThrow({ where: { domain: s.shop } })).ingestKey;
+    s = await connectedShop(kind, {
+      env: {
+        PURCHASE_HOLD_SECONDS: String(HOLD_SECONDS),
+        TRUST_PROXY_HOPS: "1",
+      },
+    });
+    key = (await s.app.db.shop.findUniqueOrThrow({ where: { domain: s.shop } }))
+      .ingestKey;
   });
   afterAll(async () => {
     await s?.close();
   });
 
   /** The bundled pixel on this shop's storefront, with Meta's cookies already set by an earlier visit. */
-  async function pixel(): Promise<PixelSandbox & { forward(): Promise<Record<string, unknown>[]> }> {
+  async function pixel(): Promise<
+    PixelSandbox & { forward(): Promise<Record<string, unknown>[]> }
+  > {
     const init = fixtureInit();
     init.data.shop.myshopifyDomain = s.shop;
     const px = await startPixel({
-      settings: fixtureSettings({ pixelId: PIXEL, ingestUrl: `${s.app.url}/ingest`, shopKey: key }),
+      settings: fixtureSettings({
+        pixelId: PIXEL,
+        ingestUrl: `${s.app.url}/ingest`,
+        shopKey: key,
+      }),
       init,
       cookies: { _fbp: BROWSER_FBP, _fbc: BROWSER_FBC },
     });
@@ -63,7 +89,14 @@ describe.concurrent.each(databaseKinds())("purchase merge on %s", (kind) => {
         const answers = [];
         for (const p of px.appPosts().slice(forwarded)) {
           forwarded++;
-          const res = await fetch(p.url, { method: "POST", body: p.body, headers: { "User-Agent": BROWSER_UA, "X-Forwarded-For": BROWSER_IP } });
+          const res = await fetch(p.url, {
+            method: "POST",
+            body: p.body,
+            headers: {
+              "User-Agent": BROWSER_UA,
+              "X-Forwarded-For": BROWSER_IP,
+            },
+          });
           expect(res.status, await res.clone().text()).toBe(202);
           answers.push((await res.json()) as Record<string, unknown>);
         }
@@ -73,7 +106,10 @@ describe.concurrent.each(databaseKinds())("purchase merge on %s", (kind) => {
   }
 
   const thankYou = (order: Order) =>
-    checkoutCompleted({ token: order.checkout_token, orderId: `gid://shopify/OrderIdentity/${order.id}` });
+    checkoutCompleted({
+      token: order.checkout_token,
+      orderId: `gid://shopify/OrderIdentity/${order.id}`,
+    });
 
   /** A forger's post: it knows the order id (guessable) but not the checkout token. */
   async function forgedPurchase(order: Order, checkoutToken: string) {
@@ -95,7 +131,11 @@ describe.concurrent.each(databaseKinds())("purchase merge on %s", (kind) => {
           consent: { marketingAllowed: true },
           checkout_token: checkoutToken,
           order_id: String(order.id),
-          custom_data: { value: 999_999, currency: "USD", contents: [{ id: "1", quantity: 500, item_price: 1999.98 }] },
+          custom_data: {
+            value: 999_999,
+            currency: "USD",
+            contents: [{ id: "1", quantity: 500, item_price: 1999.98 }],
+          },
         },
       }),
     });
@@ -104,22 +144,46 @@ describe.concurrent.each(databaseKinds())("purchase merge on %s", (kind) => {
   }
 
   const sent = (eventId: string, timeoutMs = 10_000) =>
-    eventually(() => s.graph.eventRequests().find((r) => r.events.some((e) => e.event_id === eventId)), timeoutMs, `${eventId} at the Graph API`).then(
-      (req) => ({ event: req.events.find((e) => e.event_id === eventId)!, at: req.time }),
-    );
-  const timesSent = (eventId: string) => s.graph.eventsReceived().filter((e) => e.event_id === eventId).length;
-  const row = (eventId: string) => s.app.db.outboxEvent.findFirstOrThrow({ where: { eventName: "Purchase", eventId } });
+    eventually(
+      () =>
+        s.graph
+          .eventRequests()
+          .find((r) => r.events.some((e) => e.event_id === eventId)),
+      timeoutMs,
+      `${eventId} at the Graph API`,
+    ).then((req) => ({
+      event: req.events.find((e) => e.event_id === eventId)!,
+      at: req.time,
+    }));
+  const timesSent = (eventId: string) =>
+    s.graph.eventsReceived().filter((e) => e.event_id === eventId).length;
+  const row = (eventId: string) =>
+    s.app.db.outboxEvent.findFirstOrThrow({
+      where: { eventName: "Purchase", eventId },
+    });
 
   /** After the dispatcher has had time for everything due, a fresh browser event goes out: anything not sent by then was held back on purpose. */
   async function dispatcherPassedAfter(time: Date | null) {
-    if (time) await new Promise((r) => setTimeout(r, Math.max(0, time.getTime() - Date.now()) + 1_200));
+    if (time)
+      await new Promise((r) =>
+        setTimeout(r, Math.max(0, time.getTime() - Date.now()) + 1_200),
+      );
     const eventId = `sh-${randomUUID()}`;
     await fetch(`${s.app.url}/ingest`, {
       method: "POST",
       headers: { "X-Forwarded-For": "203.0.113.5" },
       body: JSON.stringify({
-        v: 1, kind: "event", shop: s.shop, key,
-        event: { event_name: "PageView", event_id: eventId, event_time: Math.floor(Date.now() / 1000), event_source_url: "https://demo-store.example/", consent: { marketingAllowed: true } },
+        v: 1,
+        kind: "event",
+        shop: s.shop,
+        key,
+        event: {
+          event_name: "PageView",
+          event_id: eventId,
+          event_time: Math.floor(Date.now() / 1000),
+          event_source_url: "https://demo-store.example/",
+          consent: { marketingAllowed: true },
+        },
       }),
     });
     await sent(eventId);
@@ -134,23 +198,38 @@ describe.concurrent.each(databaseKinds())("purchase merge on %s", (kind) => {
     });
     const items = order.line_items.filter((li) => li.variant_id !== null);
     expect(event.custom_data!.contents).toEqual(
-      items.map((li) => ({ id: String(li.variant_id), quantity: li.quantity, item_price: Number(li.price_set.presentment_money.amount) })),
+      items.map((li) => ({
+        id: String(li.variant_id),
+        quantity: li.quantity,
+        item_price: Number(li.price_set.presentment_money.amount),
+      })),
     );
   }
 
   function expectBrowserContext(event: CapiEvent) {
-    expect(event.user_data).toMatchObject({ fbp: BROWSER_FBP, fbc: BROWSER_FBC, client_ip_address: BROWSER_IP, client_user_agent: BROWSER_UA });
-    expect(event.event_source_url).toMatch(/\/thank-you$/);
+    expect(event.user_data).toMatchObject({
+      fbp: BROWSER_FBP,
+      fbc: BROWSER_FBC,
+      client_ip_address: BROWSER_IP,
+      client_user_agent: BROWSER_UA,
+    });
+    // The browser's page (the thank-you page, in its safe form: decisions 36), not the order's.
+    expect(event.event_source_url).toBe(`${FIXTURE_STOREFRONT}/`);
   }
 
   it("(a) browser first: the Purchase goes at once with the browser's context, the webhook's money, exactly once, under the pixel's event_id", async () => {
     const order = freshOrder();
     const px = await pixel();
     await px.publish("checkout_completed", thankYou(order));
-    const eid = px.metaRequests().find((r) => r.params.get("ev") === "Purchase")!.params.get("eid");
+    const eid = px
+      .metaRequests()
+      .find((r) => r.params.get("ev") === "Purchase")!
+      .params.get("eid");
     expect(eid).toBe(`purchase_${order.id}`);
     expect(await px.forward()).toEqual([{ outcome: "context_stored" }]);
-    expect(await s.app.db.outboxEvent.count({ where: { eventId: eid! } })).toBe(0);
+    expect(await s.app.db.outboxEvent.count({ where: { eventId: eid! } })).toBe(
+      0,
+    );
 
     const t0 = Date.now();
     const res = await orderWebhook(s, order);
@@ -166,7 +245,9 @@ describe.concurrent.each(databaseKinds())("purchase merge on %s", (kind) => {
     expect(timesSent(eid!)).toBe(1);
     const stored = await row(eid!);
     expect(stored.browserSeenAt).not.toBeNull();
-    const ctx = await s.app.db.browserContext.findFirstOrThrow({ where: { checkoutToken: order.checkout_token } });
+    const ctx = await s.app.db.browserContext.findFirstOrThrow({
+      where: { checkoutToken: order.checkout_token },
+    });
     expect(ctx).toMatchObject({ clientIp: null, clientUserAgent: null });
     expect(ctx.usedAt).not.toBeNull();
   });
@@ -194,17 +275,25 @@ describe.concurrent.each(databaseKinds())("purchase merge on %s", (kind) => {
 
   it("(c) context never arrives: the Purchase goes after the hold with the order's own data", async () => {
     const order = freshOrder();
-    expect((await orderWebhook(s, order)).body).toMatchObject({ status: "held" });
+    expect((await orderWebhook(s, order)).body).toMatchObject({
+      status: "held",
+    });
     const eid = `purchase_${order.id}`;
     const held = await row(eid);
     const { event, at } = await sent(eid, (HOLD_SECONDS + 5) * 1000);
     expect(at).toBeGreaterThanOrEqual(held.holdUntil!.getTime());
     expectOrderMoney(event, order);
     // What the order itself carried: the theme's _fbp note attribute, the ad click in landing_site, the checkout's IP/UA.
-    expect(event.user_data.fbp).toBe(order.note_attributes.find((a) => a.name === "_fbp")!.value);
+    expect(event.user_data.fbp).toBe(
+      order.note_attributes.find((a) => a.name === "_fbp")!.value,
+    );
     expect(event.user_data.fbc).toMatch(/^fb\.1\.\d+\.IwAR2xY_AbCdEf-9Zk1Lq$/);
-    expect(event.user_data.client_ip_address).toBe(order.client_details.browser_ip);
-    expect(event.user_data.client_user_agent).toBe(order.client_details.user_agent);
+    expect(event.user_data.client_ip_address).toBe(
+      order.client_details.browser_ip,
+    );
+    expect(event.user_data.client_user_agent).toBe(
+      order.client_details.user_agent,
+    );
     expect((await row(eid)).browserSeenAt).toBeNull();
   });
 
@@ -223,7 +312,11 @@ describe.concurrent.each(databaseKinds())("purchase merge on %s", (kind) => {
     expect(after.browserSeenAt).not.toBeNull();
     expect(after.clientIp).toBeNull();
     // The late context's raw IP and user agent are of no use: not kept.
-    expect(await s.app.db.browserContext.findFirstOrThrow({ where: { checkoutToken: order.checkout_token } })).toMatchObject({ clientIp: null, clientUserAgent: null });
+    expect(
+      await s.app.db.browserContext.findFirstOrThrow({
+        where: { checkoutToken: order.checkout_token },
+      }),
+    ).toMatchObject({ clientIp: null, clientUserAgent: null });
     await dispatcherPassedAfter(null);
     expect(timesSent(eid)).toBe(1);
   });
@@ -238,35 +331,61 @@ describe.concurrent.each(databaseKinds())("purchase merge on %s", (kind) => {
     const before = await row(guessedEid);
 
     // The forger knows the order id but not the checkout token: its context joins nothing.
-    expect(await forgedPurchase(guessed, `ck${randomUUID().replace(/-/g, "")}`)).toEqual({ outcome: "context_stored" });
+    expect(
+      await forgedPurchase(guessed, `ck${randomUUID().replace(/-/g, "")}`),
+    ).toEqual({ outcome: "context_stored" });
     const untouched = await row(guessedEid);
-    expect(untouched).toMatchObject({ status: "held", payload: before.payload, clientIp: before.clientIp, clientUserAgent: before.clientUserAgent });
+    expect(untouched).toMatchObject({
+      status: "held",
+      payload: before.payload,
+      clientIp: before.clientIp,
+      clientUserAgent: before.clientUserAgent,
+    });
     expect(untouched.browserSeenAt).toBeNull();
     // Even with the real checkout token, the browser adds context only: the value stays the webhook's.
-    expect(await forgedPurchase(known, known.checkout_token)).toEqual({ outcome: "context_merged" });
+    expect(await forgedPurchase(known, known.checkout_token)).toEqual({
+      outcome: "context_merged",
+    });
 
     const knownSent = await sent(knownEid);
     expectOrderMoney(knownSent.event, known);
     const guessedSent = await sent(guessedEid, (HOLD_SECONDS + 5) * 1000);
     expectOrderMoney(guessedSent.event, guessed);
-    expect(guessedSent.event.user_data.fbp).toBe(guessed.note_attributes.find((a) => a.name === "_fbp")!.value);
-    expect(guessedSent.event.user_data.client_ip_address).toBe(guessed.client_details.browser_ip);
+    expect(guessedSent.event.user_data.fbp).toBe(
+      guessed.note_attributes.find((a) => a.name === "_fbp")!.value,
+    );
+    expect(guessedSent.event.user_data.client_ip_address).toBe(
+      guessed.client_details.browser_ip,
+    );
     expect(guessedSent.event.event_source_url).not.toContain("forger.example");
-    for (const e of s.graph.eventsReceived()) expect(e.custom_data?.value).not.toBe(999_999);
+    for (const e of s.graph.eventsReceived())
+      expect(e.custom_data?.value).not.toBe(999_999);
   });
 
   it("(f) a consent update denying marketing before the webhook suppresses the Purchase", async () => {
     const order = freshOrder();
     const px = await pixel();
-    await px.publish("checkout_started", checkoutStarted({ token: order.checkout_token }));
+    await px.publish(
+      "checkout_started",
+      checkoutStarted({ token: order.checkout_token }),
+    );
     await px.setConsent(CONSENT_DENIED);
     const answers = await px.forward();
     expect(answers.at(-1)).toEqual({ outcome: "consent_recorded" });
 
     const res = await orderWebhook(s, order);
-    expect(res.body).toMatchObject({ outcome: "accepted", status: "suppressed", reason: "no_marketing_consent" });
+    expect(res.body).toMatchObject({
+      outcome: "accepted",
+      status: "suppressed",
+      reason: "no_marketing_consent",
+    });
     const eid = `purchase_${order.id}`;
-    expect(await row(eid)).toMatchObject({ status: "suppressed", suppressReason: "no_marketing_consent", clientIp: null, clientUserAgent: null });
+    expect(await row(eid)).toMatchObject({
+      status: "suppressed",
+      suppressReason: "no_marketing_consent",
+      clientIp: null,
+      clientUserAgent: null,
+    });
     await dispatcherPassedAfter(null);
     expect(timesSent(eid)).toBe(0);
   });
@@ -279,14 +398,28 @@ describe.concurrent.each(databaseKinds())("purchase merge on %s", (kind) => {
     const res = await fetch(`${s.app.url}/ingest`, {
       method: "POST",
       headers: { "X-Forwarded-For": BROWSER_IP },
-      body: JSON.stringify({ v: 1, kind: "consent", shop: s.shop, key, checkout_token: order.checkout_token, consent: { marketingAllowed: false } }),
+      body: JSON.stringify({
+        v: 1,
+        kind: "consent",
+        shop: s.shop,
+        key,
+        checkout_token: order.checkout_token,
+        consent: { marketingAllowed: false },
+      }),
     });
     expect(await res.json()).toEqual({ outcome: "consent_recorded" });
-    const final = await eventually(async () => {
-      const r = await row(eid);
-      return r.status === "held" ? null : r;
-    }, (HOLD_SECONDS + 5) * 1000);
-    expect(final).toMatchObject({ status: "suppressed", suppressReason: "no_marketing_consent", clientIp: null });
+    const final = await eventually(
+      async () => {
+        const r = await row(eid);
+        return r.status === "held" ? null : r;
+      },
+      (HOLD_SECONDS + 5) * 1000,
+    );
+    expect(final).toMatchObject({
+      status: "suppressed",
+      suppressReason: "no_marketing_consent",
+      clientIp: null,
+    });
     await dispatcherPassedAfter(held.holdUntil);
     expect(timesSent(eid)).toBe(0);
   });
@@ -296,9 +429,22 @@ describe.concurrent.each(databaseKinds())("purchase merge on %s", (kind) => {
     await orderWebhook(s, order);
     const eid = `purchase_${order.id}`;
     const held = await row(eid);
-    const cancelled = await orderWebhook(s, { ...order, cancelled_at: new Date().toISOString(), cancel_reason: "customer" }, { topic: "orders/cancelled" });
+    const cancelled = await orderWebhook(
+      s,
+      {
+        ...order,
+        cancelled_at: new Date().toISOString(),
+        cancel_reason: "customer",
+      },
+      { topic: "orders/cancelled" },
+    );
     expect(cancelled.body.outcome).toBe("accepted");
-    expect(await row(eid)).toMatchObject({ status: "suppressed", suppressReason: "order_cancelled", clientIp: null, clientUserAgent: null });
+    expect(await row(eid)).toMatchObject({
+      status: "suppressed",
+      suppressReason: "order_cancelled",
+      clientIp: null,
+      clientUserAgent: null,
+    });
 
     // The thank-you page reporting afterwards changes nothing.
     const px = await pixel();
@@ -311,7 +457,10 @@ describe.concurrent.each(databaseKinds())("purchase merge on %s", (kind) => {
 
   it("an order without a checkout token (POS, draft) has no browser context to wait for: it goes at once", async () => {
     const order = freshOrder({ checkout_token: null, source_name: "pos" });
-    expect((await orderWebhook(s, order)).body).toMatchObject({ outcome: "accepted", status: "pending" });
+    expect((await orderWebhook(s, order)).body).toMatchObject({
+      outcome: "accepted",
+      status: "pending",
+    });
     const { event } = await sent(`purchase_${order.id}`);
     expectOrderMoney(event, order);
   });
@@ -319,14 +468,27 @@ describe.concurrent.each(databaseKinds())("purchase merge on %s", (kind) => {
   it("context from the checkout steps lets the Purchase go at once; only the pixel's own Purchase counts for the dedup figure", async () => {
     const order = freshOrder();
     const px = await pixel();
-    await px.publish("checkout_started", checkoutStarted({ token: order.checkout_token }));
-    expect((await px.forward()).map((a) => a.outcome)).toEqual(["accepted"]);
+    // The checkout page's view first: only a browser seen on a page view has its other events sent (decisions 39).
+    await px.publish("page_viewed", pageViewed());
+    await px.publish(
+      "checkout_started",
+      checkoutStarted({ token: order.checkout_token }),
+    );
+    expect((await px.forward()).map((a) => a.outcome)).toEqual([
+      "accepted",
+      "accepted",
+    ]);
 
     const res = await orderWebhook(s, order);
     expect(res.body).toMatchObject({ status: "pending" });
     const eid = `purchase_${order.id}`;
     const { event } = await sent(eid);
-    expect(event.user_data).toMatchObject({ fbp: BROWSER_FBP, fbc: BROWSER_FBC, client_ip_address: BROWSER_IP, client_user_agent: BROWSER_UA });
+    expect(event.user_data).toMatchObject({
+      fbp: BROWSER_FBP,
+      fbc: BROWSER_FBC,
+      client_ip_address: BROWSER_IP,
+      client_user_agent: BROWSER_UA,
+    });
     expectOrderMoney(event, order);
     // The pixel has not sent its Purchase to Meta (yet): nothing to deduplicate against.
     expect((await row(eid)).browserSeenAt).toBeNull();

@@ -1,108 +1,111 @@
-import { once } from "node:events";
-import type { AddressInfo } from "node:net";
-import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDb, type Db } from "../../app/db.server";
 import { classifyDatabaseUrl } from "../../app/dbUrl";
-import { ensureShop } from "../../app/capi/shopConfig";
-import { recordContactEmail } from "../../app/shops.server";
+import { ensureShop } from "../../app/core/shops/shopConfig";
+import { recordShopDetails } from "../../app/shops.server";
 import { mailerFromEnv } from "../../app/mailer.server";
-import { notifyPause } from "../../app/capi/pauseNotice";
-import { classifyGraphError } from "../../app/capi/graphErrors";
+import { notifyPause } from "../../app/core/delivery/pauseNotice";
+import { classifyGraphError } from "../../app/core/meta/graphErrors";
 import { makeOrder } from "../fixtures/order";
 import { eventually } from "../support/app";
 import { createTestDatabase, type TestDatabase } from "../support/database";
-import { connect, connectedShop, orderWebhook, PIXEL, TOKEN, type Scenario } from "../support/scenario";
+import { bodyOf, startSmtp } from "../support/smtp";
+import {
+  connect,
+  connectedShop,
+  orderWebhook,
+  PIXEL,
+  TOKEN,
+  type Scenario,
+} from "../support/scenario";
 
 // The pause notice (decisions 20): with SMTP_URL set, a shop whose sending pauses for something only the merchant
 // can fix gets one e-mail per pause episode, with the fix. A real SMTP server on 127.0.0.1 receives it.
 
-interface Received {
-  from: string;
-  to: string[];
-  user: string | undefined;
-  text: string;
-}
-
-async function startSmtp() {
-  const received: Received[] = [];
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ["STARTTLS"],
-    allowInsecureAuth: true,
-    logger: false,
-    onAuth(auth, _session, callback) {
-      if (auth.username === "mailer" && auth.password === SMTP_PASSWORD) callback(null, { user: auth.username });
-      else callback(new Error("Invalid username or password"));
-    },
-    onData(stream, session, callback) {
-      const chunks: Buffer[] = [];
-      stream.on("data", (c: Buffer) => chunks.push(c));
-      stream.on("end", () => {
-        received.push({
-          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : "",
-          to: session.envelope.rcptTo.map((r) => r.address),
-          user: session.user as string | undefined,
-          text: Buffer.concat(chunks).toString("utf8"),
-        });
-        callback();
-      });
-    },
-  });
-  server.listen(0, "127.0.0.1");
-  await once(server.server, "listening");
-  const port = (server.server.address() as AddressInfo).port;
-  return { port, received, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
-}
-
 const SMTP_PASSWORD = "smtp-S3cret/pass";
 const SHOP_EMAIL = "owner@paused-shop.example";
-
-/** The body of a MIME message, quoted-printable soft line breaks undone. */
-const bodyOf = (message: string) => message.slice(message.indexOf("\r\n\r\n") + 4).replace(/=\r\n/g, "").replace(/=3D/g, "=");
 
 describe("the pause notice e-mail", () => {
   let smtp: Awaited<ReturnType<typeof startSmtp>>;
   let s: Scenario;
 
   beforeAll(async () => {
-    smtp = await startSmtp();
+    smtp = await startSmtp(SMTP_PASSWORD);
     s = await connectedShop("sqlite", {
-      env: { SMTP_URL: `smtp://mailer:${encodeURIComponent(SMTP_PASSWORD)}@127.0.0.1:${smtp.port}`, SMTP_FROM: "CAPI app <alerts@capi-app.example>" },
+      env: {
+        SMTP_URL: `smtp://mailer:${encodeURIComponent(SMTP_PASSWORD)}@127.0.0.1:${smtp.port}`,
+        SMTP_FROM: "CAPI app <alerts@capi-app.example>",
+      },
     });
-    await s.app.db.shop.update({ where: { domain: s.shop }, data: { contactEmail: SHOP_EMAIL } });
+    await s.app.db.shop.update({
+      where: { domain: s.shop },
+      data: { contactEmail: SHOP_EMAIL },
+    });
   });
   afterAll(async () => {
     await s?.close();
     await smtp?.close();
   });
 
-  const paused = () => s.app.db.shop.findUniqueOrThrow({ where: { domain: s.shop } }).then((shop) => shop.pausedReason);
+  const paused = () =>
+    s.app.db.shop
+      .findUniqueOrThrow({ where: { domain: s.shop } })
+      .then((shop) => shop.pausedReason);
   let orderId = 7_700_000_000_000;
   const order = () => {
     const id = ++orderId;
     const now = new Date().toISOString();
-    return makeOrder({ id, admin_graphql_api_id: `gid://shopify/Order/${id}`, created_at: now, processed_at: now });
+    return makeOrder({
+      id,
+      admin_graphql_api_id: `gid://shopify/Order/${id}`,
+      created_at: now,
+      processed_at: now,
+    });
   };
 
   it("e-mails the shop once when its token expires, however many batches fail, with the fix", async () => {
-    const stopFailing = s.graph.failOn((req) => req.pixelId === PIXEL, { status: 400, code: 190, subcode: 463, message: "Session has expired" });
-    for (let i = 0; i < 3; i++) expect((await orderWebhook(s, order())).body.outcome).toBe("accepted");
-    await eventually(async () => (await paused()) === "token", 15_000, "the shop paused");
-    await eventually(() => smtp.received.length >= 1, 10_000, "the notice at the SMTP server");
+    const stopFailing = s.graph.failOn((req) => req.pixelId === PIXEL, {
+      status: 400,
+      code: 190,
+      subcode: 463,
+      message: "Session has expired",
+    });
+    for (let i = 0; i < 3; i++)
+      expect((await orderWebhook(s, order())).body.outcome).toBe("accepted");
+    await eventually(
+      async () => (await paused()) === "token",
+      15_000,
+      "the shop paused",
+    );
+    await eventually(
+      () => smtp.received.length >= 1,
+      10_000,
+      "the notice at the SMTP server",
+    );
     // More orders while paused: no second message in the same episode.
     for (let i = 0; i < 3; i++) await orderWebhook(s, order());
     await new Promise((r) => setTimeout(r, 1_500));
     expect(smtp.received).toHaveLength(1);
 
     const [mail] = smtp.received;
-    expect(mail).toMatchObject({ from: "alerts@capi-app.example", to: [SHOP_EMAIL], user: "mailer" });
-    expect(mail.text).toMatch(new RegExp(`Subject: Sending to Meta is paused for ${s.shop.replace(/\./g, "\\.")}`));
+    expect(mail).toMatchObject({
+      from: "alerts@capi-app.example",
+      to: [SHOP_EMAIL],
+      user: "mailer",
+    });
+    expect(mail.text).toMatch(
+      new RegExp(
+        `Subject: Sending to Meta is paused for ${s.shop.replace(/\./g, "\\.")}`,
+      ),
+    );
     const body = bodyOf(mail.text);
     expect(body).toMatch(/How to fix it: .*token/i);
     expect(body).toContain("Nothing is lost");
     expect(body).not.toContain(TOKEN);
-    expect((await s.app.db.shop.findUniqueOrThrow({ where: { domain: s.shop } })).pauseNotifiedAt).toBeInstanceOf(Date);
+    expect(
+      (await s.app.db.shop.findUniqueOrThrow({ where: { domain: s.shop } }))
+        .pauseNotifiedAt,
+    ).toBeInstanceOf(Date);
     expect(s.app.logs.join("\n")).toMatch(/pause notice e-mailed/);
     expect(s.app.logs.join("\n")).not.toContain(SMTP_PASSWORD);
     stopFailing();
@@ -112,9 +115,18 @@ describe("the pause notice e-mail", () => {
     await connect(s.app, s.shop, TOKEN);
     expect(await paused()).toBeNull();
     await s.graph.waitForEvents(6, 15_000);
-    const stopFailing = s.graph.failOn((req) => req.pixelId === PIXEL, { status: 400, code: 190, subcode: 460, message: "Password changed" });
+    const stopFailing = s.graph.failOn((req) => req.pixelId === PIXEL, {
+      status: 400,
+      code: 190,
+      subcode: 460,
+      message: "Password changed",
+    });
     await orderWebhook(s, order());
-    await eventually(() => smtp.received.length >= 2, 15_000, "a second notice");
+    await eventually(
+      () => smtp.received.length >= 2,
+      15_000,
+      "a second notice",
+    );
     expect(smtp.received[1].to).toEqual([SHOP_EMAIL]);
     stopFailing();
   });
@@ -127,7 +139,7 @@ describe("the shop's e-mail and the notice's episode", () => {
   beforeAll(async () => {
     database = await createTestDatabase("sqlite");
     db = createDb(classifyDatabaseUrl(database.url)).db;
-    smtp = await startSmtp();
+    smtp = await startSmtp(SMTP_PASSWORD);
   });
   afterAll(async () => {
     await db?.$disconnect();
@@ -137,25 +149,51 @@ describe("the shop's e-mail and the notice's episode", () => {
 
   const failure = {
     info: classifyGraphError({ code: 190, subcode: 463 }),
-    httpStatus: 400, code: 190, subcode: 463, message: "Session has expired", fbtraceId: null, ambiguous: false,
+    httpStatus: 400,
+    code: 190,
+    subcode: 463,
+    message: "Session has expired",
+    fbtraceId: null,
+    ambiguous: false,
   };
 
   it("sends one notice per episode, even to several dispatchers at once, and none without an address", async () => {
-    const mailer = mailerFromEnv({ SMTP_URL: `smtp://mailer:${encodeURIComponent(SMTP_PASSWORD)}@127.0.0.1:${smtp.port}` })!;
+    const mailer = mailerFromEnv({
+      SMTP_URL: `smtp://mailer:${encodeURIComponent(SMTP_PASSWORD)}@127.0.0.1:${smtp.port}`,
+    })!;
     const shop = await ensureShop(db, "episode.myshopify.com", null);
-    await db.shop.update({ where: { id: shop.id }, data: { pausedReason: "token", pausedAt: new Date() } });
-    expect(await notifyPause(db, mailer, shop, failure, { adminUrl: "https://a" })).toBe("no_address");
-    await db.shop.update({ where: { id: shop.id }, data: { contactEmail: "episode@shop.example" } });
-    const outcomes = await Promise.all([1, 2, 3].map(() => notifyPause(db, mailer, shop, failure, { adminUrl: "https://a" })));
+    await db.shop.update({
+      where: { id: shop.id },
+      data: { pausedReason: "token", pausedAt: new Date() },
+    });
+    expect(
+      await notifyPause(db, mailer, shop, failure, { adminUrl: "https://a" }),
+    ).toBe("no_address");
+    await db.shop.update({
+      where: { id: shop.id },
+      data: { contactEmail: "episode@shop.example" },
+    });
+    const outcomes = await Promise.all(
+      [1, 2, 3].map(() =>
+        notifyPause(db, mailer, shop, failure, { adminUrl: "https://a" }),
+      ),
+    );
     expect(outcomes.sort()).toEqual(["already_sent", "already_sent", "sent"]);
     expect(smtp.received.map((m) => m.to)).toEqual([["episode@shop.example"]]);
   });
 
   it("refuses an SMTP_URL it cannot use, without repeating its password", () => {
     expect(mailerFromEnv({})).toBeNull();
-    expect(() => mailerFromEnv({ SMTP_URL: "https://mailer:hunter2@mail.example" })).toThrow(/must start with smtp:\/\/ or smtps:\/\//);
-    expect(() => mailerFromEnv({ SMTP_URL: "not a url hunter2" })).toThrow(/is not a URL/);
-    for (const url of ["https://mailer:hunter2@mail.example", "not a url hunter2"]) {
+    expect(() =>
+      mailerFromEnv({ SMTP_URL: "https://mailer:hunter2@mail.example" }),
+    ).toThrow(/must start with smtp:\/\/ or smtps:\/\//);
+    expect(() => mailerFromEnv({ SMTP_URL: "not a url hunter2" })).toThrow(
+      /is not a URL/,
+    );
+    for (const url of [
+      "https://mailer:hunter2@mail.example",
+      "not a url hunter2",
+    ]) {
       try {
         mailerFromEnv({ SMTP_URL: url });
       } catch (err) {
@@ -164,13 +202,40 @@ describe("the shop's e-mail and the notice's episode", () => {
     }
   });
 
-  const answering = (body: unknown) => async () => new Response(JSON.stringify(body), { status: 200, headers: { "Content-Type": "application/json" } });
+  const answering = (body: unknown) => async () =>
+    new Response(JSON.stringify(body), {
+      status: 200,
+      headers: { "Content-Type": "application/json" },
+    });
 
   it("stores the Admin API's shop.email, and keeps going without it when the API fails", async () => {
     const shop = await ensureShop(db, "install-email.myshopify.com", null);
-    await recordContactEmail(db, shop.id, answering({ data: { shop: { email: " owner@install.example " } } }));
-    expect((await db.shop.findUniqueOrThrow({ where: { id: shop.id } })).contactEmail).toBe("owner@install.example");
-    await recordContactEmail(db, shop.id, answering({ errors: [{ message: "Throttled" }] }));
-    expect((await db.shop.findUniqueOrThrow({ where: { id: shop.id } })).contactEmail).toBe("owner@install.example");
+    await recordShopDetails(
+      db,
+      shop.id,
+      shop.domain,
+      answering({
+        data: {
+          shop: {
+            email: " owner@install.example ",
+            myshopifyDomain: shop.domain,
+          },
+        },
+      }),
+    );
+    expect(
+      (await db.shop.findUniqueOrThrow({ where: { id: shop.id } }))
+        .contactEmail,
+    ).toBe("owner@install.example");
+    await recordShopDetails(
+      db,
+      shop.id,
+      shop.domain,
+      answering({ errors: [{ message: "Throttled" }] }),
+    );
+    expect(
+      (await db.shop.findUniqueOrThrow({ where: { id: shop.id } }))
+        .contactEmail,
+    ).toBe("owner@install.example");
   });
 });

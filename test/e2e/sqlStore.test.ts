@@ -2,10 +2,19 @@ import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDb, type DbHandle } from "../../app/db.server";
 import { classifyDatabaseUrl } from "../../app/dbUrl";
-import { sqliteStore, type SqlStore, type NewOutboxEvent, type NewReceipt } from "../../app/capi/sqlStore";
-import { createTestDatabase, databaseKinds, type TestDatabase } from "../support/database";
+import {
+  sqliteStore,
+  type SqlStore,
+  type NewOutboxEvent,
+  type NewReceipt,
+} from "../../app/core/outbox/sql";
+import {
+  createTestDatabase,
+  databaseKinds,
+  type TestDatabase,
+} from "../support/database";
 
-// The order webhook writes through plain SQL (app/capi/sqlStore.ts) and everything else reads through Prisma:
+// The order webhook writes through plain SQL (app/core/outbox/sql.ts) and everything else reads through Prisma:
 // every value must read back through Prisma exactly as written, on both databases, whatever the process's time zone.
 
 describe.each(databaseKinds())("intake store on %s", (kind) => {
@@ -31,6 +40,8 @@ describe.each(databaseKinds())("intake store on %s", (kind) => {
         testEventCode: "TEST42",
         testEventCodeSetAt: new Date("2026-11-25T08:09:10.123Z"),
         uninstalledAt: null,
+        shopifyId: "548380009",
+        primaryDomain: "shop.store-test.example",
       },
     });
     shopId = shop.id;
@@ -42,7 +53,10 @@ describe.each(databaseKinds())("intake store on %s", (kind) => {
     await database?.drop();
   });
 
-  const event = (eventId: string, over: Partial<NewOutboxEvent> = {}): NewOutboxEvent => ({
+  const event = (
+    eventId: string,
+    over: Partial<NewOutboxEvent> = {},
+  ): NewOutboxEvent => ({
     shopId,
     eventName: "Purchase",
     eventId,
@@ -52,7 +66,12 @@ describe.each(databaseKinds())("intake store on %s", (kind) => {
     lastErrorMessage: null,
     actionSource: "website",
     eventTime: new Date("2026-11-25T10:00:01.000Z"),
-    payload: { event_name: "Purchase", event_id: eventId, user_data: { em: ["ab".repeat(32)] }, custom_data: { value: 12.5, currency: "CAD" } },
+    payload: {
+      event_name: "Purchase",
+      event_id: eventId,
+      user_data: { em: ["ab".repeat(32)] },
+      custom_data: { value: 12.5, currency: "CAD" },
+    },
     clientIp: "203.0.113.7",
     clientUserAgent: "Mozilla/5.0 (Québec)",
     countryCode: "CA",
@@ -84,7 +103,9 @@ describe.each(databaseKinds())("intake store on %s", (kind) => {
   });
 
   it("finds the shop with the values Prisma reads", async () => {
-    const viaPrisma = await handle.db.shop.findUniqueOrThrow({ where: { id: shopId } });
+    const viaPrisma = await handle.db.shop.findUniqueOrThrow({
+      where: { id: shopId },
+    });
     const found = await store.findShop("store-test.myshopify.com");
     expect(found).toEqual({
       id: viaPrisma.id,
@@ -96,64 +117,225 @@ describe.each(databaseKinds())("intake store on %s", (kind) => {
       testEventCode: "TEST42",
       testEventCodeSetAt: new Date("2026-11-25T08:09:10.123Z"),
       ingestKey: `key-${kind}`,
+      shopifyId: "548380009",
+      primaryDomain: "shop.store-test.example",
+      salesCountry: null,
+      largestOrderValues: null,
     });
     expect(await store.findShop("other.myshopify.com")).toBeNull();
   });
 
+  it("raises the shop's largest order of a currency only to a larger value, as Prisma reads it", async () => {
+    const shops = handle.shopSql();
+    await shops.raiseLargestOrder(shopId, "CAD", 112.44);
+    await shops.raiseLargestOrder(shopId, "EUR", 59.9);
+    await shops.raiseLargestOrder(shopId, "CAD", 99.5);
+    await Promise.all([
+      shops.raiseLargestOrder(shopId, "CAD", 250.1),
+      shops.raiseLargestOrder(shopId, "CAD", 180),
+    ]);
+    const viaPrisma = await handle.db.shop.findUniqueOrThrow({
+      where: { id: shopId },
+    });
+    expect(viaPrisma.largestOrderValues).toEqual({ CAD: 250.1, EUR: 59.9 });
+    expect(
+      (await store.findShop("store-test.myshopify.com"))!.largestOrderValues,
+    ).toEqual({ CAD: 250.1, EUR: 59.9 });
+  });
+
   it("writes an event and its receipt that read back through Prisma unchanged, and sorts times as Prisma does", async () => {
     const written = event("purchase_1");
-    expect(await store.insertEvent(written, receipt("wh-1"), null)).toBe("inserted");
-    const row = await handle.db.outboxEvent.findUniqueOrThrow({ where: { shopId_eventName_eventId: { shopId, eventName: "Purchase", eventId: "purchase_1" } } });
-    const { id, updatedAt, attempts, ambiguousSends, leaseOwner, leaseUntil, sentAt, metaResponse, ...rest } = row;
-    expect(rest).toMatchObject({ ...written, sentWithIp: false, sentWithUserAgent: false, lastErrorCode: null });
-    expect({ attempts, ambiguousSends, leaseOwner, leaseUntil, sentAt, metaResponse }).toEqual({ attempts: 0, ambiguousSends: 0, leaseOwner: null, leaseUntil: null, sentAt: null, metaResponse: null });
+    expect(await store.insertEvent(written, receipt("wh-1"), null)).toBe(
+      "inserted",
+    );
+    const row = await handle.db.outboxEvent.findUniqueOrThrow({
+      where: {
+        shopId_eventName_eventId_lane: {
+          lane: "",
+          shopId,
+          eventName: "Purchase",
+          eventId: "purchase_1",
+        },
+      },
+    });
+    const {
+      id,
+      updatedAt,
+      attempts,
+      ambiguousSends,
+      leaseOwner,
+      leaseUntil,
+      sentAt,
+      metaResponse,
+      ...rest
+    } = row;
+    expect(rest).toMatchObject({
+      ...written,
+      sentWithIp: false,
+      sentWithUserAgent: false,
+      lastErrorCode: null,
+    });
+    expect({
+      attempts,
+      ambiguousSends,
+      leaseOwner,
+      leaseUntil,
+      sentAt,
+      metaResponse,
+    }).toEqual({
+      attempts: 0,
+      ambiguousSends: 0,
+      leaseOwner: null,
+      leaseUntil: null,
+      sentAt: null,
+      metaResponse: null,
+    });
     expect(updatedAt).toEqual(written.receivedAt);
     expect(id).toMatch(/^c[0-9a-z]{20,}$/);
-    expect(await handle.db.webhookReceipt.findUnique({ where: { webhookId: "wh-1" } })).toMatchObject(receipt("wh-1"));
+    expect(
+      await handle.db.webhookReceipt.findUnique({
+        where: { webhookId: "wh-1" },
+      }),
+    ).toMatchObject(receipt("wh-1"));
     // The dispatcher's queries compare these columns in SQL (on SQLite as text): Prisma's filters must see them.
-    expect(await handle.db.outboxEvent.count({ where: { holdUntil: { lte: new Date("2026-11-25T10:01:01.500Z") } } })).toBe(1);
-    expect(await handle.db.outboxEvent.count({ where: { holdUntil: { lt: new Date("2026-11-25T10:01:01.500Z") } } })).toBe(0);
+    expect(
+      await handle.db.outboxEvent.count({
+        where: { holdUntil: { lte: new Date("2026-11-25T10:01:01.500Z") } },
+      }),
+    ).toBe(1);
+    expect(
+      await handle.db.outboxEvent.count({
+        where: { holdUntil: { lt: new Date("2026-11-25T10:01:01.500Z") } },
+      }),
+    ).toBe(0);
   });
 
   it("answers duplicate for the same webhook or the same event, and writes nothing of it", async () => {
-    expect(await store.insertEvent(event("purchase_2"), receipt("wh-1"), null)).toBe("duplicate");
-    expect(await store.insertEvent(event("purchase_1"), receipt("wh-2"), null)).toBe("duplicate");
-    expect(await handle.db.outboxEvent.count({ where: { eventId: "purchase_2" } })).toBe(0);
+    expect(
+      await store.insertEvent(event("purchase_2"), receipt("wh-1"), null),
+    ).toBe("duplicate");
+    expect(
+      await store.insertEvent(event("purchase_1"), receipt("wh-2"), null),
+    ).toBe("duplicate");
+    expect(
+      await handle.db.outboxEvent.count({ where: { eventId: "purchase_2" } }),
+    ).toBe(0);
     expect(await store.hasReceipt("wh-2")).toBe(false);
     expect(await store.hasReceipt("wh-1")).toBe(true);
-    expect(await store.insertReceipt({ ...receipt("wh-2"), outcome: "rejected", reason: "x" })).toBe("inserted");
+    expect(
+      await store.insertReceipt({
+        ...receipt("wh-2"),
+        outcome: "rejected",
+        reason: "x",
+      }),
+    ).toBe("inserted");
     expect(await store.insertReceipt(receipt("wh-2"))).toBe("duplicate");
   });
 
   it("joins browser context and marks it used in the same transaction, erasing its raw IP and user agent", async () => {
     const ctx = await handle.db.browserContext.create({
-      data: { shopId, checkoutToken: "tok-9", orderId: "9", fbp: "fb.1.1.2", fbc: null, clientIp: "198.51.100.1", clientUserAgent: "UA", eventSourceUrl: "https://s/thanks", consent: { marketingAllowed: true } },
+      data: {
+        shopId,
+        checkoutToken: "tok-9",
+        orderId: "9",
+        fbp: "fb.1.1.2",
+        fbc: null,
+        clientIp: "198.51.100.1",
+        clientUserAgent: "UA",
+        eventSourceUrl: "https://s/thanks",
+        consent: { marketingAllowed: true },
+      },
     });
     expect(await store.findContext(shopId, "tok-9")).toEqual({
-      id: ctx.id, orderId: "9", fbp: "fb.1.1.2", fbc: null, clientIp: "198.51.100.1", clientUserAgent: "UA", eventSourceUrl: "https://s/thanks", consent: { marketingAllowed: true },
+      id: ctx.id,
+      clientId: null,
+      orderId: "9",
+      fbp: "fb.1.1.2",
+      fbc: null,
+      clientIp: "198.51.100.1",
+      clientUserAgent: "UA",
+      eventSourceUrl: "https://s/thanks",
+      consent: { marketingAllowed: true },
+      value: null,
+      currency: null,
     });
     expect(await store.findContext(shopId, "tok-none")).toBeNull();
     // A duplicate rolls the whole transaction back: the context stays unused.
-    expect(await store.insertEvent(event("purchase_1"), receipt("wh-3"), ctx.id)).toBe("duplicate");
-    expect((await handle.db.browserContext.findUniqueOrThrow({ where: { id: ctx.id } })).usedAt).toBeNull();
-    expect(await store.insertEvent(event("purchase_9"), receipt("wh-4"), ctx.id)).toBe("inserted");
-    expect(await handle.db.browserContext.findUniqueOrThrow({ where: { id: ctx.id } })).toMatchObject({
+    expect(
+      await store.insertEvent(event("purchase_1"), receipt("wh-3"), ctx.id),
+    ).toBe("duplicate");
+    expect(
+      (
+        await handle.db.browserContext.findUniqueOrThrow({
+          where: { id: ctx.id },
+        })
+      ).usedAt,
+    ).toBeNull();
+    expect(
+      await store.insertEvent(event("purchase_9"), receipt("wh-4"), ctx.id),
+    ).toBe("inserted");
+    expect(
+      await handle.db.browserContext.findUniqueOrThrow({
+        where: { id: ctx.id },
+      }),
+    ).toMatchObject({
       usedAt: new Date("2026-11-25T10:00:02.250Z"),
       clientIp: null,
       clientUserAgent: null,
       fbp: "fb.1.1.2",
     });
   });
-  it("stores a checkout's browser context, and a later post overwrites only what it gives", async () => {
-    const none = { fbp: null, fbc: null, eventSourceUrl: null, orderId: null, clientIp: null, clientUserAgent: null, consent: null };
+  const none = {
+    clientId: null,
+    fbp: null,
+    fbc: null,
+    eventSourceUrl: null,
+    orderId: null,
+    clientIp: null,
+    clientUserAgent: null,
+    consent: null,
+    value: null,
+    currency: null,
+  };
+  const contextRow = (checkoutToken: string) =>
+    handle.db.browserContext.findUniqueOrThrow({
+      where: { shopId_checkoutToken: { shopId, checkoutToken } },
+    });
+
+  it("stores a checkout's browser context, and a later post of the same browser overwrites only what it gives", async () => {
     const first = new Date("2026-11-25T10:00:00.500Z");
-    await store.saveContext(shopId, "tok-ctx", { ...none, fbp: "fb.1.1.1", clientIp: "198.51.100.2", clientUserAgent: "UA-1", consent: { marketingAllowed: false } }, first);
+    const fields = {
+      ...none,
+      clientId: "browser-1",
+      fbp: "fb.1.1.1",
+      clientIp: "198.51.100.2",
+      clientUserAgent: "UA-1",
+      consent: { marketingAllowed: false },
+    };
+    expect(await store.saveContext(shopId, "tok-ctx", fields, first)).toBe(
+      true,
+    );
     const later = new Date("2026-11-25T10:00:09.000Z");
-    await store.saveContext(shopId, "tok-ctx", { ...none, fbc: "fb.1.2.abc", orderId: "77", eventSourceUrl: "https://s/thanks", consent: { marketingAllowed: true } }, later);
-    expect(await handle.db.browserContext.findUniqueOrThrow({ where: { shopId_checkoutToken: { shopId, checkoutToken: "tok-ctx" } } })).toMatchObject({
+    const update = {
+      ...none,
+      clientId: "browser-1",
+      fbc: "fb.1.2.abc",
+      orderId: "77",
+      value: 42.5,
+      currency: "EUR",
+      eventSourceUrl: "https://s/thanks",
+      consent: { marketingAllowed: true },
+    };
+    expect(await store.saveContext(shopId, "tok-ctx", update, later)).toBe(
+      true,
+    );
+    expect(await contextRow("tok-ctx")).toMatchObject({
+      clientId: "browser-1",
       fbp: "fb.1.1.1",
       fbc: "fb.1.2.abc",
       orderId: "77",
+      value: 42.5,
+      currency: "EUR",
       eventSourceUrl: "https://s/thanks",
       clientIp: "198.51.100.2",
       clientUserAgent: "UA-1",
@@ -162,19 +344,136 @@ describe.each(databaseKinds())("intake store on %s", (kind) => {
       updatedAt: later,
       usedAt: null,
     });
-    expect(await handle.db.browserContext.count({ where: { checkoutToken: "tok-ctx" } })).toBe(1);
+    expect(
+      await handle.db.browserContext.count({
+        where: { checkoutToken: "tok-ctx" },
+      }),
+    ).toBe(1);
+  });
+
+  it("changes a checkout's context only from the browser that created it: its clientId, else its fbp", async () => {
+    const at = new Date("2026-11-25T10:00:00.500Z");
+    await store.saveContext(
+      shopId,
+      "tok-own",
+      {
+        ...none,
+        clientId: "owner",
+        clientIp: "198.51.100.3",
+        consent: { marketingAllowed: false },
+      },
+      at,
+    );
+    const later = new Date("2026-11-25T10:00:09.000Z");
+    const other = {
+      ...none,
+      fbp: "fb.1.9.9",
+      clientIp: "192.0.2.9",
+      consent: { marketingAllowed: true },
+    };
+    expect(
+      await store.saveContext(
+        shopId,
+        "tok-own",
+        { ...other, clientId: "stranger" },
+        later,
+      ),
+    ).toBe(false);
+    expect(await store.saveContext(shopId, "tok-own", other, later)).toBe(
+      false,
+    );
+    expect(await contextRow("tok-own")).toMatchObject({
+      clientId: "owner",
+      fbp: null,
+      clientIp: "198.51.100.3",
+      consent: { marketingAllowed: false },
+      updatedAt: at,
+    });
+
+    // A first post without a clientId: the same fbp is the same browser, and its clientId, once given, binds the row.
+    await store.saveContext(
+      shopId,
+      "tok-fbp",
+      { ...none, fbp: "fb.1.1.5", consent: { marketingAllowed: true } },
+      at,
+    );
+    expect(
+      await store.saveContext(
+        shopId,
+        "tok-fbp",
+        { ...none, fbp: "fb.1.1.6", consent: { marketingAllowed: false } },
+        later,
+      ),
+    ).toBe(false);
+    expect(
+      await store.saveContext(
+        shopId,
+        "tok-fbp",
+        { ...none, consent: { marketingAllowed: false } },
+        later,
+      ),
+    ).toBe(false);
+    expect(
+      await store.saveContext(
+        shopId,
+        "tok-fbp",
+        {
+          ...none,
+          clientId: "late-id",
+          fbp: "fb.1.1.5",
+          clientIp: "198.51.100.5",
+        },
+        later,
+      ),
+    ).toBe(true);
+    expect(
+      await store.saveContext(
+        shopId,
+        "tok-fbp",
+        {
+          ...none,
+          clientId: "other-id",
+          fbp: "fb.1.1.5",
+          consent: { marketingAllowed: false },
+        },
+        later,
+      ),
+    ).toBe(false);
+    expect(await contextRow("tok-fbp")).toMatchObject({
+      clientId: "late-id",
+      fbp: "fb.1.1.5",
+      clientIp: "198.51.100.5",
+      consent: { marketingAllowed: true },
+    });
   });
 
   it("inserts a browser event without a receipt, and finds a checkout's Purchase as Prisma reads it", async () => {
-    const browser = event("add_to_cart_1", { eventName: "AddToCart", source: "browser", checkoutToken: "tok-b", orderId: null });
+    const browser = event("add_to_cart_1", {
+      eventName: "AddToCart",
+      source: "browser",
+      checkoutToken: "tok-b",
+      orderId: null,
+    });
     expect(await store.insertEvent(browser, null, null)).toBe("inserted");
     expect(await store.insertEvent(browser, null, null)).toBe("duplicate");
-    expect(await handle.db.outboxEvent.count({ where: { eventId: "add_to_cart_1" } })).toBe(1);
+    expect(
+      await handle.db.outboxEvent.count({
+        where: { eventId: "add_to_cart_1" },
+      }),
+    ).toBe(1);
     expect(await store.findPurchase(shopId, "tok-b")).toBeNull();
 
     const seenAt = new Date("2026-11-25T10:00:05.125Z");
-    expect(await store.insertEvent(event("purchase_b", { checkoutToken: "tok-b", browserSeenAt: seenAt }), receipt("wh-b"), null)).toBe("inserted");
-    const viaPrisma = await handle.db.outboxEvent.findFirstOrThrow({ where: { eventId: "purchase_b" } });
+    expect(
+      await store.insertEvent(
+        event("purchase_b", { checkoutToken: "tok-b", browserSeenAt: seenAt }),
+        receipt("wh-b"),
+        null,
+      ),
+    ).toBe("inserted");
+    const viaPrisma = await handle.db.outboxEvent.findFirstOrThrow({
+      where: { eventId: "purchase_b" },
+    });
     expect(await store.findPurchase(shopId, "tok-b")).toEqual({
       id: viaPrisma.id,
       eventId: "purchase_b",
@@ -189,35 +488,392 @@ describe.each(databaseKinds())("intake store on %s", (kind) => {
     });
   });
 
+  it("writes a browser's PageView and registers the browser; its other events only once it is registered", async () => {
+    // Not due for sending: the claim test below counts the due rows.
+    const browserEvent = (eventId: string, eventName: string) =>
+      event(eventId, {
+        eventName,
+        source: "browser",
+        status: "suppressed",
+        checkoutToken: null,
+        orderId: null,
+        orderName: null,
+        holdUntil: null,
+      });
+    const seenAt = new Date("2026-11-25T10:00:03.125Z");
+    expect(
+      await store.insertBrowserEvent(browserEvent("atc_1", "AddToCart"), {
+        clientId: "visitor-1",
+        pageView: false,
+      }),
+    ).toBe("unseen");
+    expect(
+      await store.insertBrowserEvent(browserEvent("atc_2", "AddToCart"), {
+        clientId: null,
+        pageView: false,
+      }),
+    ).toBe("unseen");
+    expect(
+      await store.insertBrowserEvent(browserEvent("pv_0", "PageView"), {
+        clientId: null,
+        pageView: true,
+      }),
+    ).toBe("inserted");
+    expect(
+      await store.insertBrowserEvent(
+        { ...browserEvent("pv_1", "PageView"), receivedAt: seenAt },
+        { clientId: "visitor-1", pageView: true },
+      ),
+    ).toBe("inserted");
+    expect(
+      await store.insertBrowserEvent(browserEvent("pv_1", "PageView"), {
+        clientId: "visitor-1",
+        pageView: true,
+      }),
+    ).toBe("duplicate");
+    expect(
+      await store.insertBrowserEvent(browserEvent("pv_2", "PageView"), {
+        clientId: "visitor-1",
+        pageView: true,
+      }),
+    ).toBe("inserted");
+    expect(
+      await store.insertBrowserEvent(browserEvent("atc_1", "AddToCart"), {
+        clientId: "visitor-1",
+        pageView: false,
+      }),
+    ).toBe("inserted");
+    expect(
+      await store.insertBrowserEvent(browserEvent("atc_1", "AddToCart"), {
+        clientId: "visitor-1",
+        pageView: false,
+      }),
+    ).toBe("duplicate");
+    expect(
+      await store.insertBrowserEvent(browserEvent("atc_3", "AddToCart"), {
+        clientId: "visitor-2",
+        pageView: false,
+      }),
+    ).toBe("unseen");
+
+    expect(
+      (
+        await handle.db.outboxEvent.findMany({
+          where: {
+            source: "browser",
+            eventId: {
+              in: ["atc_1", "atc_2", "atc_3", "pv_0", "pv_1", "pv_2"],
+            },
+          },
+          orderBy: { eventId: "asc" },
+        })
+      ).map((r) => r.eventId),
+    ).toEqual(["atc_1", "pv_0", "pv_1", "pv_2"]);
+    // The written row reads back through Prisma like one written by insertEvent.
+    const {
+      id: _id,
+      updatedAt: _u,
+      ...row
+    } = await handle.db.outboxEvent.findFirstOrThrow({
+      where: { eventId: "atc_1" },
+    });
+    expect(row).toMatchObject(browserEvent("atc_1", "AddToCart"));
+    expect(
+      await handle.db.browserClient.findMany({ where: { shopId } }),
+    ).toEqual([{ shopId, clientId: "visitor-1", seenAt }]);
+  });
+
   it("claims due rows once, oldest first, and marks them sent for their lease only", async () => {
     const due = new Date(Date.now() - 60_000);
     for (let i = 0; i < 3; i++) {
-      expect(await store.insertEvent(event(`claim_${i}`, { status: "pending", nextAttemptAt: new Date(due.getTime() + i), holdUntil: null }), receipt(`wh-claim-${i}`), null)).toBe("inserted");
+      expect(
+        await store.insertEvent(
+          event(`claim_${i}`, {
+            status: "pending",
+            nextAttemptAt: new Date(due.getTime() + i),
+            holdUntil: null,
+          }),
+          receipt(`wh-claim-${i}`),
+          null,
+        ),
+      ).toBe("inserted");
     }
-    await store.insertEvent(event("claim_later", { status: "pending", nextAttemptAt: new Date(Date.now() + 60_000), holdUntil: null }), receipt("wh-claim-later"), null);
+    await store.insertEvent(
+      event("claim_later", {
+        status: "pending",
+        nextAttemptAt: new Date(Date.now() + 60_000),
+        holdUntil: null,
+      }),
+      receipt("wh-claim-later"),
+      null,
+    );
     const now = new Date();
     const leaseUntil = new Date(now.getTime() + 30_000);
-    const first = await store.claim(shopId, "lease-a", { limit: 2, leaseUntil, now });
+    const first = await store.claim(shopId, "lease-a", {
+      limit: 2,
+      leaseUntil,
+      now,
+      destinationId: null,
+    });
     expect(first.map((r) => r.eventId).sort()).toEqual(["claim_0", "claim_1"]);
-    expect(first[0]).toMatchObject({ eventName: "Purchase", attempts: 1, actionSource: "website", clientIp: "203.0.113.7", eventTime: new Date("2026-11-25T10:00:01.000Z") });
+    expect(first[0]).toMatchObject({
+      eventName: "Purchase",
+      attempts: 1,
+      actionSource: "website",
+      clientIp: "203.0.113.7",
+      eventTime: new Date("2026-11-25T10:00:01.000Z"),
+    });
     // The stored payload comes back as JSON text, unparsed.
-    expect(JSON.parse(first[0].payloadJson)).toEqual(event(first[0].eventId).payload);
-    const second = await store.claim(shopId, "lease-b", { limit: 10, leaseUntil, now });
+    expect(JSON.parse(first[0].payloadJson)).toEqual(
+      event(first[0].eventId).payload,
+    );
+    const second = await store.claim(shopId, "lease-b", {
+      limit: 10,
+      leaseUntil,
+      now,
+      destinationId: null,
+    });
     expect(second.map((r) => r.eventId)).toEqual(["claim_2"]);
-    expect(await store.claim(shopId, "lease-c", { limit: 10, leaseUntil, now })).toEqual([]);
-    const leased = await handle.db.outboxEvent.findFirstOrThrow({ where: { eventId: "claim_0" } });
+    expect(
+      await store.claim(shopId, "lease-c", {
+        limit: 10,
+        leaseUntil,
+        now,
+        destinationId: null,
+      }),
+    ).toEqual([]);
+    const leased = await handle.db.outboxEvent.findFirstOrThrow({
+      where: { eventId: "claim_0" },
+    });
     // The lease's end is the row's next attempt (reclaimExpiredLeases looks there).
-    expect(leased).toMatchObject({ status: "sending", leaseOwner: "lease-a", leaseUntil, nextAttemptAt: leaseUntil, updatedAt: now, attempts: 1 });
+    expect(leased).toMatchObject({
+      status: "sending",
+      leaseOwner: "lease-a",
+      leaseUntil,
+      nextAttemptAt: leaseUntil,
+      updatedAt: now,
+      attempts: 1,
+    });
 
     const ids = first.map((r) => r.id);
-    const fields = { sentAt: now, fbtraceId: "AbC123", metaResponse: { events_received: 2 }, sentWithIp: true, sentWithUserAgent: false };
+    const fields = {
+      sentAt: now,
+      fbtraceId: "AbC123",
+      metaResponse: { events_received: 2 },
+      sentWithIp: true,
+      sentWithUserAgent: false,
+    };
     expect(await store.markSent(ids, "lease-b", fields)).toBe(0);
     expect(await store.markSent(ids, "lease-a", fields)).toBe(2);
-    expect(await handle.db.outboxEvent.findFirstOrThrow({ where: { eventId: "claim_1" } })).toMatchObject({
-      status: "sent", sentAt: now, finalAt: now, lastFbtraceId: "AbC123", metaResponse: { events_received: 2 }, sentWithIp: true,
-      sentWithUserAgent: false, clientIp: null, clientUserAgent: null, leaseOwner: null, leaseUntil: null,
+    expect(
+      await handle.db.outboxEvent.findFirstOrThrow({
+        where: { eventId: "claim_1" },
+      }),
+    ).toMatchObject({
+      status: "sent",
+      sentAt: now,
+      finalAt: now,
+      lastFbtraceId: "AbC123",
+      metaResponse: { events_received: 2 },
+      sentWithIp: true,
+      sentWithUserAgent: false,
+      clientIp: null,
+      clientUserAgent: null,
+      leaseOwner: null,
+      leaseUntil: null,
     });
-    expect((await handle.db.outboxEvent.findFirstOrThrow({ where: { eventId: "claim_2" } })).status).toBe("sending");
+    expect(
+      (
+        await handle.db.outboxEvent.findFirstOrThrow({
+          where: { eventId: "claim_2" },
+        })
+      ).status,
+    ).toBe("sending");
+  });
+
+  it("writes the retry and final marks, lease releases and the expiry sweep as Prisma reads them, to their rows only", async () => {
+    const now = new Date("2026-11-25T12:00:00.125Z");
+    const pending = { status: "pending", holdUntil: null, nextAttemptAt: now };
+    const ids: Record<string, string> = {};
+    for (const name of ["retry", "final", "mine", "theirs", "lapsed", "live"]) {
+      await store.insertEvent(
+        event(`marks_${name}`, pending),
+        receipt(`wh-marks-${name}`),
+        null,
+      );
+      const lease = {
+        retry: "lease-r",
+        final: "lease-r",
+        mine: "disp-1:7",
+        theirs: "disp-10:7",
+        lapsed: "lease-old",
+        live: "lease-new",
+      }[name]!;
+      const until =
+        name === "lapsed"
+          ? new Date(now.getTime() - 1)
+          : new Date(now.getTime() + 60_000);
+      ids[name] = (
+        await store.claim(shopId, lease, {
+          limit: 1,
+          leaseUntil: until,
+          now,
+          destinationId: null,
+        })
+      )[0].id;
+    }
+    const row = (name: string) =>
+      handle.db.outboxEvent.findUniqueOrThrow({ where: { id: ids[name] } });
+    const error = {
+      lastErrorCode: 2,
+      lastErrorSubcode: null,
+      lastErrorMessage: "Service temporarily unavailable",
+      lastFbtraceId: "Fb1",
+    };
+    const later = new Date(now.getTime() + 30_000);
+
+    expect(
+      await store.markRetry([ids.retry, ids.final], "lease-x", {
+        ...error,
+        nextAttemptAt: later,
+        ambiguous: true,
+        countAttempt: true,
+        now,
+      }),
+    ).toBe(0);
+    expect(
+      await store.markRetry([ids.retry], "lease-r", {
+        ...error,
+        nextAttemptAt: later,
+        ambiguous: true,
+        countAttempt: false,
+        now,
+      }),
+    ).toBe(1);
+    expect(await row("retry")).toMatchObject({
+      status: "pending",
+      leaseOwner: null,
+      leaseUntil: null,
+      nextAttemptAt: later,
+      attempts: 0,
+      ambiguousSends: 1,
+      updatedAt: now,
+      lastErrorCode: 2,
+      lastErrorSubcode: null,
+      lastErrorMessage: "Service temporarily unavailable",
+      lastFbtraceId: "Fb1",
+      clientIp: "203.0.113.7",
+    });
+
+    expect(
+      await store.markFinal([ids.final], "lease-r", {
+        ...error,
+        lastErrorCode: 100,
+        lastErrorSubcode: 2804050,
+        status: "failed",
+        now,
+      }),
+    ).toBe(1);
+    expect(await row("final")).toMatchObject({
+      status: "failed",
+      finalAt: now,
+      updatedAt: now,
+      attempts: 1,
+      lastErrorCode: 100,
+      lastErrorSubcode: 2804050,
+      clientIp: null,
+      clientUserAgent: null,
+      leaseOwner: null,
+      leaseUntil: null,
+    });
+
+    // "disp-1:" is a prefix of its own leases only, not of "disp-10:…".
+    expect(await store.releaseLeases("disp-1:", later)).toBe(1);
+    expect(await row("mine")).toMatchObject({
+      status: "pending",
+      leaseOwner: null,
+      leaseUntil: null,
+      nextAttemptAt: later,
+      updatedAt: later,
+    });
+    expect((await row("theirs")).status).toBe("sending");
+
+    expect(await store.reclaimExpiredLeases(now)).toBe(1);
+    expect(await row("lapsed")).toMatchObject({
+      status: "pending",
+      leaseOwner: null,
+      nextAttemptAt: now,
+      ambiguousSends: 1,
+    });
+    expect((await row("live")).leaseOwner).toBe("lease-new");
+
+    // A renewal extends the rows still held by the lease, and says which those are.
+    expect(
+      await store.renewLease([ids.live, ids.lapsed], "lease-new", later, now),
+    ).toEqual([ids.live]);
+    expect(await row("live")).toMatchObject({
+      status: "sending",
+      leaseUntil: later,
+      nextAttemptAt: later,
+      updatedAt: now,
+    });
+
+    // Past the website cutoff only: a website event expires, a store event (longer window) and a sending one stay.
+    const websiteCutoff = new Date("2026-11-20T00:00:00.000Z");
+    const storeCutoff = new Date("2026-09-20T00:00:00.000Z");
+    const between = new Date("2026-10-01T00:00:00.000Z");
+    await store.insertEvent(
+      event("stale_web", { status: "held", eventTime: between }),
+      receipt("wh-stale-web"),
+      null,
+    );
+    await store.insertEvent(
+      event("stale_store", {
+        ...pending,
+        actionSource: "physical_store",
+        eventTime: between,
+      }),
+      receipt("wh-stale-store"),
+      null,
+    );
+    await store.insertEvent(
+      event("stale_store_old", {
+        ...pending,
+        actionSource: "physical_store",
+        eventTime: new Date("2026-09-01T00:00:00.000Z"),
+      }),
+      receipt("wh-stale-old"),
+      null,
+    );
+    await handle.db.outboxEvent.update({
+      where: { id: ids.theirs },
+      data: { eventTime: between },
+    });
+    expect(
+      await store.expireStale(
+        { website: websiteCutoff, physicalStore: storeCutoff },
+        "Too old",
+        now,
+      ),
+    ).toBe(2);
+    const stale = await handle.db.outboxEvent.findMany({
+      where: { eventId: { startsWith: "stale_" } },
+      orderBy: { eventId: "asc" },
+    });
+    expect(
+      stale.map((r) => [
+        r.eventId,
+        r.status,
+        r.lastErrorMessage,
+        r.finalAt,
+        r.clientIp,
+      ]),
+    ).toEqual([
+      ["stale_store", "pending", null, null, "203.0.113.7"],
+      ["stale_store_old", "expired", "Too old", now, null],
+      ["stale_web", "expired", "Too old", now, null],
+    ]);
+    expect((await row("theirs")).status).toBe("sending");
   });
 });
 
@@ -227,20 +883,31 @@ describe("intake store on sqlite, while another process holds the write lock", (
 
   beforeAll(async () => {
     database = await createTestDatabase("sqlite");
-    filename = (classifyDatabaseUrl(database.url) as { filename: string }).filename;
+    filename = (classifyDatabaseUrl(database.url) as { filename: string })
+      .filename;
   });
   afterAll(() => database?.drop());
 
   const receipt = (webhookId: string): NewReceipt => ({
-    webhookId, shopDomain: "s.myshopify.com", topic: "orders/paid", outcome: "rejected", reason: "test", orderId: null, receivedAt: new Date(),
+    webhookId,
+    shopDomain: "s.myshopify.com",
+    topic: "orders/paid",
+    outcome: "rejected",
+    reason: "test",
+    orderId: null,
+    receivedAt: new Date(),
   });
 
   it("waits on a timer, not in SQLite's busy handler: the event loop keeps running, and the write lands", async () => {
     const other = new Database(filename);
-    const store = sqliteStore(new Database(filename, { timeout: 0 }), { busyTimeoutMs: 5_000 });
+    const store = sqliteStore(new Database(filename, { timeout: 0 }), {
+      busyTimeoutMs: 5_000,
+    });
     other.exec("BEGIN IMMEDIATE");
     let settled = false;
-    const write = store.insertReceipt(receipt("wh-locked")).finally(() => (settled = true));
+    const write = store
+      .insertReceipt(receipt("wh-locked"))
+      .finally(() => (settled = true));
     // Timers fire while the write waits: a busy handler sleeping in this thread would have held them back.
     const ticks: number[] = [];
     for (let i = 0; i < 5; i++) {
@@ -251,20 +918,31 @@ describe("intake store on sqlite, while another process holds the write lock", (
     expect(settled).toBe(false);
     other.exec("COMMIT");
     expect(await write).toBe("inserted");
-    expect(other.prepare(`SELECT outcome FROM "WebhookReceipt" WHERE "webhookId" = ?`).get("wh-locked")).toEqual({ outcome: "rejected" });
+    expect(
+      other
+        .prepare(`SELECT outcome FROM "WebhookReceipt" WHERE "webhookId" = ?`)
+        .get("wh-locked"),
+    ).toEqual({ outcome: "rejected" });
     other.close();
   });
 
   it("commits the writes of one turn together, and a write that fails is undone alone", async () => {
-    const store = sqliteStore(new Database(filename, { timeout: 0 }), { busyTimeoutMs: 5_000 });
+    const store = sqliteStore(new Database(filename, { timeout: 0 }), {
+      busyTimeoutMs: 5_000,
+    });
     const results = await Promise.allSettled([
       store.insertReceipt(receipt("wh-group-1")),
       store.insertReceipt(receipt("wh-group-1")),
       // Not a value SQLite can store: the driver throws inside the group.
-      store.insertReceipt({ ...receipt("wh-group-bad"), reason: {} as unknown as string }),
+      store.insertReceipt({
+        ...receipt("wh-group-bad"),
+        reason: {} as unknown as string,
+      }),
       store.insertReceipt(receipt("wh-group-2")),
     ]);
-    expect(results.map((r) => (r.status === "fulfilled" ? r.value : "rejected"))).toEqual(["inserted", "duplicate", "rejected", "inserted"]);
+    expect(
+      results.map((r) => (r.status === "fulfilled" ? r.value : "rejected")),
+    ).toEqual(["inserted", "duplicate", "rejected", "inserted"]);
     expect(await store.hasReceipt("wh-group-1")).toBe(true);
     expect(await store.hasReceipt("wh-group-2")).toBe(true);
     expect(await store.hasReceipt("wh-group-bad")).toBe(false);
@@ -273,9 +951,13 @@ describe("intake store on sqlite, while another process holds the write lock", (
     const other = new Database(filename);
     other.pragma("journal_mode = WAL");
     other.pragma("wal_checkpoint(TRUNCATE)");
-    const writes = Array.from({ length: 20 }, (_, i) => store.insertReceipt(receipt(`wh-turn-${i}`)));
+    const writes = Array.from({ length: 20 }, (_, i) =>
+      store.insertReceipt(receipt(`wh-turn-${i}`)),
+    );
     expect(await Promise.all(writes)).toEqual(Array(20).fill("inserted"));
-    const [{ log: walFrames }] = other.pragma("wal_checkpoint(PASSIVE)") as { log: number }[];
+    const [{ log: walFrames }] = other.pragma("wal_checkpoint(PASSIVE)") as {
+      log: number;
+    }[];
     expect(walFrames).toBeGreaterThan(0);
     expect(walFrames).toBeLessThan(20);
     other.close();
@@ -283,10 +965,14 @@ describe("intake store on sqlite, while another process holds the write lock", (
 
   it("gives up with SQLITE_BUSY after its timeout, and writes nothing", async () => {
     const other = new Database(filename);
-    const store = sqliteStore(new Database(filename, { timeout: 0 }), { busyTimeoutMs: 150 });
+    const store = sqliteStore(new Database(filename, { timeout: 0 }), {
+      busyTimeoutMs: 150,
+    });
     other.exec("BEGIN IMMEDIATE");
     try {
-      await expect(store.insertReceipt(receipt("wh-never"))).rejects.toMatchObject({ code: "SQLITE_BUSY" });
+      await expect(
+        store.insertReceipt(receipt("wh-never")),
+      ).rejects.toMatchObject({ code: "SQLITE_BUSY" });
     } finally {
       other.exec("ROLLBACK");
     }

@@ -15,7 +15,8 @@ describe("background checkpoints on sqlite", () => {
 
   beforeAll(async () => {
     database = await createTestDatabase("sqlite");
-    filename = (classifyDatabaseUrl(database.url) as { filename: string }).filename;
+    filename = (classifyDatabaseUrl(database.url) as { filename: string })
+      .filename;
     handle = createDb(classifyDatabaseUrl(database.url));
   });
 
@@ -26,9 +27,17 @@ describe("background checkpoints on sqlite", () => {
 
   // ~3,000 pages of 4 KB: three times SQLite's default threshold for a connection's own checkpoint.
   const writeMegabytes = async (tag: string) => {
-    const shop = await handle.db.shop.create({ data: { domain: `${tag}.myshopify.com`, ingestKey: tag, settings: {} } });
+    const shop = await handle.db.shop.create({
+      data: { domain: `${tag}.myshopify.com`, ingestKey: tag, settings: {} },
+    });
     for (let i = 0; i < 120; i++) {
-      await handle.db.dataRequest.create({ data: { shopId: shop.id, requestId: `${tag}-${i}`, report: { pad: "x".repeat(100_000) } } });
+      await handle.db.dataRequest.create({
+        data: {
+          shopId: shop.id,
+          requestId: `${tag}-${i}`,
+          report: { pad: "x".repeat(100_000) },
+        },
+      });
     }
   };
 
@@ -43,7 +52,11 @@ describe("background checkpoints on sqlite", () => {
 
     const stopAgain = handle.checkpointInBackground();
     try {
-      const grown = await eventually(() => fs.statSync(filename).size > before + 10_000_000, 5_000, "a background checkpoint");
+      const grown = await eventually(
+        () => fs.statSync(filename).size > before + 10_000_000,
+        5_000,
+        "a background checkpoint",
+      );
       expect(grown).toBe(true);
     } finally {
       await stopAgain();

@@ -7,7 +7,8 @@ import { classifyDatabaseUrl } from "../../app/dbUrl";
 import { createTestDatabase } from "./database";
 
 // Starts the PRODUCTION build (scripts/start.mjs, built once by globalSetup) on a random port with its own fresh
-// database, and gives tests an HTTP base URL, the captured logs, and a database client for assertions.
+// database, and gives tests an HTTP base URL, the captured logs, and a database client for assertions. `server:
+// "dev"` serves the same build as `npm run dev` serves the app instead (test/support/devServer.mjs).
 
 export const ROOT = path.resolve(import.meta.dirname, "../..");
 export const API_KEY = "test-api-key";
@@ -45,8 +46,17 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startApp(opts: { db: DbKind; graphUrl: string; env?: Record<string, string> }): Promise<TestApp> {
-  const database = await createTestDatabase(opts.db);
+export async function startApp(opts: {
+  db: DbKind;
+  graphUrl: string;
+  env?: Record<string, string>;
+  server?: "dev";
+  /** Another node of an app already running: its database (not dropped by close()). */
+  dbUrl?: string;
+}): Promise<TestApp> {
+  const database = opts.dbUrl
+    ? { url: opts.dbUrl, drop: async () => {} }
+    : await createTestDatabase(opts.db);
   const logs: string[] = [];
   let child: ChildProcess | null = null;
   let port = 0;
@@ -73,13 +83,25 @@ export async function startApp(opts: { db: DbKind; graphUrl: string; env?: Recor
       PURCHASE_HOLD_SECONDS: "0",
       RETRY_BASE_MS: "200",
       RATE_LIMIT_BASE_MS: "300",
-      BUILD_PATH: path.join(process.env.TEST_BUILD_DIR ?? path.join(ROOT, "build"), "server/index.js"),
+      BUILD_PATH: path.join(
+        process.env.TEST_BUILD_DIR ?? path.join(ROOT, "build"),
+        "server/index.js",
+      ),
       ...opts.env,
       ...extraEnv,
     };
-    const proc = spawn(process.execPath, ["scripts/start.mjs"], { cwd: ROOT, env: env as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
+    const script =
+      opts.server === "dev"
+        ? "test/support/devServer.mjs"
+        : "scripts/start.mjs";
+    const proc = spawn(process.execPath, [script], {
+      cwd: ROOT,
+      env: env as NodeJS.ProcessEnv,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     child = proc;
-    const capture = (chunk: Buffer) => logs.push(...chunk.toString("utf8").split("\n").filter(Boolean));
+    const capture = (chunk: Buffer) =>
+      logs.push(...chunk.toString("utf8").split("\n").filter(Boolean));
     proc.stdout!.on("data", capture);
     proc.stderr!.on("data", capture);
     await waitReady(`http://127.0.0.1:${port}`, proc, logs);
@@ -87,7 +109,8 @@ export async function startApp(opts: { db: DbKind; graphUrl: string; env?: Recor
 
   const waitExit = (proc: ChildProcess) =>
     new Promise<number | null>((resolve) => {
-      if (proc.exitCode !== null || proc.signalCode !== null) return resolve(proc.exitCode);
+      if (proc.exitCode !== null || proc.signalCode !== null)
+        return resolve(proc.exitCode);
       proc.once("exit", (code) => resolve(code));
     });
 
@@ -134,10 +157,15 @@ export async function startApp(opts: { db: DbKind; graphUrl: string; env?: Recor
   return app;
 }
 
-async function waitReady(url: string, proc: ChildProcess, logs: string[]): Promise<void> {
+async function waitReady(
+  url: string,
+  proc: ChildProcess,
+  logs: string[],
+): Promise<void> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
-    if (proc.exitCode !== null) throw new Error(`server exited (${proc.exitCode}):\n${logs.join("\n")}`);
+    if (proc.exitCode !== null)
+      throw new Error(`server exited (${proc.exitCode}):\n${logs.join("\n")}`);
     try {
       const res = await fetch(`${url}/healthz`);
       if (res.ok) return;
@@ -149,9 +177,44 @@ async function waitReady(url: string, proc: ChildProcess, logs: string[]): Promi
   throw new Error(`server did not become ready:\n${logs.join("\n")}`);
 }
 
+/** `npm run worker` on the app's database and environment (a web node's is DISPATCHER_IN_PROCESS=false). */
+export function startWorker(
+  env: Record<string, string>,
+  extra: Record<string, string> = {},
+): { proc: ChildProcess; logs: string[] } {
+  const logs: string[] = [];
+  const proc = spawn(process.execPath, ["--import", "tsx", "app/worker.ts"], {
+    cwd: ROOT,
+    env: {
+      ...env,
+      DISPATCHER_IN_PROCESS: "true",
+      ...extra,
+    } as unknown as NodeJS.ProcessEnv,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  for (const stream of [proc.stdout!, proc.stderr!])
+    stream.on("data", (c: Buffer) => logs.push(c.toString()));
+  return { proc, logs };
+}
+
+/** Stops workers with SIGTERM (graceful) and waits for their exit; one already gone is skipped. */
+export function stopAll(workers: { proc: ChildProcess }[]): Promise<unknown> {
+  return Promise.all(
+    workers.map(
+      ({ proc }) =>
+        new Promise((resolve) => {
+          if (proc.exitCode !== null || proc.signalCode !== null)
+            return resolve(null);
+          proc.once("exit", resolve).kill("SIGTERM");
+        }),
+    ),
+  );
+}
+
 /** Polls until `check` returns a truthy value (or throws after the timeout, with the last value). */
 export async function eventually<T>(
-  check: () => Promise<T | null | undefined | false> | T | null | undefined | false,
+  check: () =>
+    Promise<T | null | undefined | false> | T | null | undefined | false,
   timeoutMs = 10_000,
   what = "condition",
 ): Promise<T> {
@@ -162,7 +225,9 @@ export async function eventually<T>(
     if (last) return last;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
+  throw new Error(
+    `timed out waiting for ${what} (last: ${JSON.stringify(last)})`,
+  );
 }
 
 export function databaseKinds(): DbKind[] {

@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
+import { createRequire } from "node:module";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { ROOT } from "./app";
 import { mintSessionToken } from "./shopifyAdmin";
@@ -70,19 +71,86 @@ const APP_BRIDGE_STAND_IN = `(() => {
     loading() {},
   };
 
-  // App Bridge's fetch interception: the app's own requests carry the current session token.
+  // App Bridge's fetch interception: the app's own requests carry the current session token, and an answer that
+  // asks to leave the app (a 401 with X-Shopify-API-Request-Failure-Reauthorize-Url: Shopify's charge approval
+  // page, say) takes the admin's top window there; the frame is left, so the request never settles. Here the
+  // destination is kept in window.__topNavigation instead.
   window.fetch = async (input, init) => {
     const request = new Request(input, init);
     if (new URL(request.url).origin === origin && !request.headers.has("Authorization")) {
       request.headers.set("Authorization", "Bearer " + (await idToken()));
     }
-    return nativeFetch(request);
+    const response = await nativeFetch(request);
+    const away = response.headers.get("X-Shopify-API-Request-Failure-Reauthorize-Url");
+    if (response.status === 401 && away) {
+      window.__topNavigation = away;
+      return new Promise(() => {});
+    }
+    return response;
   };
 
   // App Bridge renders the nav menu in the admin's sidebar, not in the app's frame: an empty shadow root hides
-  // the links without touching the server-rendered markup React hydrates.
+  // the links without touching the server-rendered markup React hydrates. The links it would show are readable
+  // from the element (window.__navMenu()).
   customElements.define("ui-nav-menu", class extends HTMLElement { constructor() { super(); this.attachShadow({ mode: "open" }); } });
+  window.__navMenu = () => [...document.querySelectorAll("ui-nav-menu a")].map((a) => ({ text: a.textContent, href: a.getAttribute("href"), rel: a.getAttribute("rel") }));
+
+  // The contextual save bar: App Bridge shows it in the admin's top bar while the element is shown, with a Save
+  // button (the child <button variant="primary">) and a Discard button (the other child), and hides the children
+  // in the frame. Here the bar is drawn at the top of the frame, outside React's tree.
+  customElements.define("ui-save-bar", class extends HTMLElement {
+    constructor() { super(); this.attachShadow({ mode: "open" }); this.bar = null; }
+    get showing() { return this.bar !== null; }
+    show() {
+      if (this.bar) return this.render();
+      this.bar = document.createElement("div");
+      this.bar.setAttribute("data-save-bar", "");
+      this.bar.setAttribute("role", "region");
+      this.bar.setAttribute("aria-label", "Unsaved changes");
+      this.bar.style.cssText = "position:fixed;top:0;left:0;right:0;z-index:1000;display:flex;gap:8px;align-items:center;justify-content:flex-end;padding:8px 12px;background:#1a1a1a;color:#fff;font:500 13px Inter,sans-serif";
+      document.body.appendChild(this.bar);
+      this.observer = new MutationObserver(() => this.render());
+      this.observer.observe(this, { attributes: true, childList: true, subtree: true, characterData: true });
+      this.render();
+      this.dispatchEvent(new Event("show"));
+    }
+    hide() {
+      if (!this.bar) return;
+      this.observer.disconnect();
+      this.bar.remove();
+      this.bar = null;
+      this.dispatchEvent(new Event("hide"));
+    }
+    render() {
+      const children = [...this.querySelectorAll("button")];
+      const save = children.find((b) => b.getAttribute("variant") === "primary");
+      const discard = children.find((b) => b !== save);
+      this.bar.replaceChildren(Object.assign(document.createElement("span"), { textContent: "Unsaved changes" }));
+      this.bar.firstChild.style.marginRight = "auto";
+      for (const [child, label] of [[discard, "Discard"], [save, "Save"]]) {
+        if (!child) continue;
+        const b = document.createElement("button");
+        b.type = "button";
+        b.textContent = child.textContent || label;
+        b.disabled = child.hasAttribute("disabled") || child.hasAttribute("loading");
+        b.addEventListener("click", () => child.click());
+        this.bar.appendChild(b);
+      }
+    }
+  });
 })();`;
+
+// axe-core (Deque's accessibility rules), evaluated in the page as its own script.
+const AXE_SOURCE: string = (
+  createRequire(import.meta.url)("axe-core") as { source: string }
+).source;
+
+export interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  targets: string[];
+}
 
 export interface AdminPage {
   page: Page;
@@ -92,17 +160,41 @@ export interface AdminPage {
   errors: string[];
   /** Loads an app path the way the Shopify admin opens it (a document load with a fresh session token). */
   open(pathname: string): Promise<void>;
+  /** axe-core's serious and critical violations on the page as it is now (rule id, impact, the nodes' selectors). */
+  accessibilityViolations(): Promise<AxeViolation[]>;
   /** A full-page PNG at test-artifacts/<name>.png (name may contain a folder). */
   screenshot(name: string): Promise<string>;
   close(): Promise<void>;
 }
 
-export async function adminBrowserPage(browser: Browser, appUrl: string, shop: string): Promise<AdminPage> {
+/** A phone's screen and touch input, as Lighthouse's mobile emulation sets them (no hover, coarse pointer). */
+export interface PhoneEmulation {
+  width: number;
+  height: number;
+  deviceScaleFactor: number;
+}
+
+export async function adminBrowserPage(
+  browser: Browser,
+  appUrl: string,
+  shop: string,
+  phone?: PhoneEmulation,
+): Promise<AdminPage> {
   const context = await browser.newContext({
-    viewport: { width: 1280, height: 900 },
-    deviceScaleFactor: 1,
+    ...(phone
+      ? {
+          viewport: { width: phone.width, height: phone.height },
+          deviceScaleFactor: phone.deviceScaleFactor,
+          isMobile: true,
+          hasTouch: true,
+        }
+      : { viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1 }),
     // Headless Chromium says "HeadlessChrome", which the app's bot check rejects (410) like any crawler.
-    userAgent: (await browser.newBrowserCDPSession().then((cdp) => cdp.send("Browser.getVersion"))).userAgent.replace("HeadlessChrome", "Chrome"),
+    userAgent: (
+      await browser
+        .newBrowserCDPSession()
+        .then((cdp) => cdp.send("Browser.getVersion"))
+    ).userAgent.replace("HeadlessChrome", "Chrome"),
   });
   const page = await context.newPage();
   const external: string[] = [];
@@ -117,9 +209,18 @@ export async function adminBrowserPage(browser: Browser, appUrl: string, shop: s
     (url) => url.origin !== origin,
     async (route) => {
       const url = route.request().url();
-      if (url === APP_BRIDGE_URL) return route.fulfill({ status: 200, contentType: "text/javascript", body: APP_BRIDGE_STAND_IN });
+      if (url === APP_BRIDGE_URL)
+        return route.fulfill({
+          status: 200,
+          contentType: "text/javascript",
+          body: APP_BRIDGE_STAND_IN,
+        });
       external.push(url);
-      return route.fulfill({ status: 200, contentType: url.endsWith(".css") ? "text/css" : "text/plain", body: "" });
+      return route.fulfill({
+        status: 200,
+        contentType: url.endsWith(".css") ? "text/css" : "text/plain",
+        body: "",
+      });
     },
   );
   return {
@@ -130,11 +231,51 @@ export async function adminBrowserPage(browser: Browser, appUrl: string, shop: s
       const url = new URL(pathname, appUrl);
       url.searchParams.set("embedded", "1");
       url.searchParams.set("shop", shop);
-      url.searchParams.set("host", Buffer.from(`${shop}/admin`).toString("base64url"));
+      url.searchParams.set(
+        "host",
+        Buffer.from(`${shop}/admin`).toString("base64url"),
+      );
       url.searchParams.set("id_token", mintSessionToken(shop));
       const res = await page.goto(url.toString(), { waitUntil: "load" });
-      if (!res || res.status() !== 200) throw new Error(`${pathname} answered ${res?.status()}: ${(await res?.text())?.slice(0, 300)}`);
+      if (!res || res.status() !== 200)
+        throw new Error(
+          `${pathname} answered ${res?.status()}: ${(await res?.text())?.slice(0, 300)}`,
+        );
       await waitForHydration(page);
+    },
+    async accessibilityViolations() {
+      await page.evaluate(AXE_SOURCE);
+      const violations = await page.evaluate(async () => {
+        const axe = (
+          window as unknown as {
+            axe: {
+              run(
+                context: Document,
+                options: object,
+              ): Promise<{
+                violations: {
+                  id: string;
+                  impact: string | null;
+                  help: string;
+                  nodes: { target: string[] }[];
+                }[];
+              }>;
+            };
+          }
+        ).axe;
+        const result = await axe.run(document, {
+          runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21aa"] },
+        });
+        return result.violations.map((v) => ({
+          id: v.id,
+          impact: v.impact,
+          help: v.help,
+          targets: v.nodes.map((n) => n.target.join(" ")),
+        }));
+      });
+      return violations.filter(
+        (v) => v.impact === "serious" || v.impact === "critical",
+      );
     },
     async screenshot(name) {
       const file = path.join(ARTIFACTS, `${name}.png`);
@@ -151,9 +292,22 @@ export async function adminBrowserPage(browser: Browser, appUrl: string, shop: s
 /** The page is interactive once React has hydrated the Polaris page (its DOM node carries React's fiber) and Remix is idle. */
 export async function waitForHydration(page: Page): Promise<void> {
   await page.waitForFunction(() => {
-    const router = (window as unknown as { __remixRouter?: { state: { initialized: boolean; navigation: { state: string } } } }).__remixRouter;
+    const router = (
+      window as unknown as {
+        __remixRouter?: {
+          state: { initialized: boolean; navigation: { state: string } };
+        };
+      }
+    ).__remixRouter;
     const root = document.querySelector(".Polaris-Page");
-    const hydrated = root !== null && Object.keys(root).some((key) => key.startsWith("__reactFiber$"));
-    return hydrated && Boolean(router?.state.initialized && router.state.navigation.state === "idle");
+    const hydrated =
+      root !== null &&
+      Object.keys(root).some((key) => key.startsWith("__reactFiber$"));
+    return (
+      hydrated &&
+      Boolean(
+        router?.state.initialized && router.state.navigation.state === "idle",
+      )
+    );
   });
 }

@@ -19,7 +19,13 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import pg from "pg";
 import { withPostgresDatabase } from "../../app/dbUrl";
-import { listMigrations, PG_MIGRATIONS, ROOT, runPrisma, SQLITE_MIGRATIONS } from "../../scripts/db";
+import {
+  listMigrations,
+  PG_MIGRATIONS,
+  ROOT,
+  runPrisma,
+  SQLITE_MIGRATIONS,
+} from "../../scripts/db";
 
 export type DbKind = "sqlite" | "postgresql";
 
@@ -34,6 +40,8 @@ export interface TestDatabase {
 export interface CreateTestDatabaseOptions {
   /** "sql" (default): apply migration files directly; "cli": `prisma migrate deploy`; "none": empty. */
   migrate?: "sql" | "cli" | "none";
+  /** PostgreSQL: the server to create it on, instead of TEST_POSTGRES_URL's. */
+  postgresUrl?: string;
 }
 
 /** sqlite always; postgresql too when TEST_POSTGRES_URL is set. */
@@ -46,14 +54,20 @@ export async function createTestDatabase(
   options: CreateTestDatabaseOptions = {},
 ): Promise<TestDatabase> {
   const migrate = options.migrate ?? "sql";
-  const database = kind === "sqlite" ? createSqlite() : await createPostgres();
+  const database =
+    kind === "sqlite"
+      ? createSqlite()
+      : await createPostgres(options.postgresUrl ?? postgresBaseUrl());
   try {
     if (migrate === "sql") {
       if (kind === "sqlite") applySqliteMigrations(database.url);
       else await applyPostgresMigrations(database.url);
     } else if (migrate === "cli") {
       const result = await runPrisma(["migrate", "deploy"], database.url);
-      if (result.code !== 0) throw new Error(`prisma migrate deploy failed:\n${result.stderr}\n${result.stdout}`);
+      if (result.code !== 0)
+        throw new Error(
+          `prisma migrate deploy failed:\n${result.stderr}\n${result.stdout}`,
+        );
     }
   } catch (error) {
     await database.drop();
@@ -124,11 +138,17 @@ const STALE_AFTER_MS = 2 * 60 * 60 * 1000;
 
 function postgresBaseUrl(): string {
   const base = process.env.TEST_POSTGRES_URL?.trim();
-  if (!base) throw new Error("TEST_POSTGRES_URL is not set: no PostgreSQL test database can be created");
+  if (!base)
+    throw new Error(
+      "TEST_POSTGRES_URL is not set: no PostgreSQL test database can be created",
+    );
   return base;
 }
 
-async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+async function withClient<T>(
+  url: string,
+  fn: (client: pg.Client) => Promise<T>,
+): Promise<T> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
@@ -138,8 +158,7 @@ async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>)
   }
 }
 
-async function createPostgres(): Promise<TestDatabase> {
-  const base = postgresBaseUrl();
+async function createPostgres(base: string): Promise<TestDatabase> {
   const name = `capi_test_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`;
   await withClient(base, async (client) => {
     await sweepStaleDatabases(client);
@@ -152,7 +171,9 @@ async function createPostgres(): Promise<TestDatabase> {
     async drop() {
       if (dropped) return;
       dropped = true;
-      await withClient(base, (client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+      await withClient(base, (client) =>
+        client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`),
+      );
     },
   };
 }
@@ -166,7 +187,9 @@ async function sweepStaleDatabases(client: pg.Client): Promise<void> {
     for (const { datname } of rows) {
       const created = parseInt(datname.split("_")[2] ?? "", 36);
       if (Number.isFinite(created) && Date.now() - created > STALE_AFTER_MS) {
-        await client.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`).catch(() => {});
+        await client
+          .query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`)
+          .catch(() => {});
       }
     }
   } catch {

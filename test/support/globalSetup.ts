@@ -13,10 +13,14 @@ export default function setup() {
   }
   const dir = mkdtempSync(path.join(root, ".cache-test-build-"));
   process.env.TEST_BUILD_DIR = dir;
-  execFileSync(process.execPath, [path.join(root, "node_modules/@remix-run/dev/dist/cli.js"), "vite:build"], {
-    cwd: root,
-    env: { ...process.env, REMIX_BUILD_DIR: dir },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  execFileSync(
+    process.execPath,
+    [path.join(root, "node_modules/@remix-run/dev/dist/cli.js"), "vite:build"],
+    {
+      cwd: root,
+      env: { ...process.env, REMIX_BUILD_DIR: dir },
+      stdio: ["ignore", "ignore", "inherit"],
+    },
+  );
   return () => rmSync(dir, { recursive: true, force: true });
 }

@@ -25,7 +25,11 @@ export async function runOps(
     META_GRAPH_TIMEOUT_MS: app.env.META_GRAPH_TIMEOUT_MS,
     ...opts.env,
   };
-  const proc = spawn(process.execPath, ["--import", "tsx", "ops/cli.ts", ...args], { cwd: ROOT, env: env as NodeJS.ProcessEnv, stdio: "pipe" });
+  const proc = spawn(
+    process.execPath,
+    ["--import", "tsx", "ops/cli.ts", ...args],
+    { cwd: ROOT, env: env as NodeJS.ProcessEnv, stdio: "pipe" },
+  );
   let stdout = "";
   let stderr = "";
   proc.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
@@ -43,7 +47,23 @@ export function jsonOf<T = Record<string, unknown>>(res: OpsResult): T {
   try {
     return JSON.parse(res.stdout) as T;
   } catch {
-    throw new Error(`ops CLI printed no JSON (exit ${res.code}):\n${res.stdout}\n${res.stderr}`);
+    throw new Error(
+      `ops CLI printed no JSON (exit ${res.code}):\n${res.stdout}\n${res.stderr}`,
+    );
+  }
+}
+
+/** The error the CLI printed: the last line of stderr, parsed as JSON; fails with both streams when it is not JSON. */
+export function errorOf(res: OpsResult): { error: string; code: number } {
+  try {
+    return JSON.parse(res.stderr.trimEnd().split("\n").at(-1)!) as {
+      error: string;
+      code: number;
+    };
+  } catch {
+    throw new Error(
+      `ops CLI printed no JSON error (exit ${res.code}):\n${res.stdout}\n${res.stderr}`,
+    );
   }
 }
 
@@ -52,10 +72,16 @@ export async function setSettings(
   app: Pick<TestApp, "env">,
   shop: string,
   values: Record<string, unknown>,
-): Promise<{ ok: boolean; settings: Record<string, unknown>; eventsRedecided: number }> {
+): Promise<{
+  ok: boolean;
+  settings: Record<string, unknown>;
+  eventsRedecided: number;
+}> {
   const args = ["settings", "--shop", shop];
-  for (const [key, value] of Object.entries(values)) args.push("--set", `${key}=${JSON.stringify(value)}`);
+  for (const [key, value] of Object.entries(values))
+    args.push("--set", `${key}=${JSON.stringify(value)}`);
   const res = await runOps(app, args);
-  if (res.code !== 0) throw new Error(`ops settings failed (exit ${res.code}): ${res.stderr}`);
+  if (res.code !== 0)
+    throw new Error(`ops settings failed (exit ${res.code}): ${res.stderr}`);
   return jsonOf(res);
 }

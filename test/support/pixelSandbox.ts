@@ -19,7 +19,14 @@ import { buildPixel } from "../../scripts/build-pixel";
 
 export interface RecordedRequest {
   url: string;
-  init: { method?: string; mode?: string; keepalive?: boolean; body?: unknown; headers?: unknown; [k: string]: unknown };
+  init: {
+    method?: string;
+    mode?: string;
+    keepalive?: boolean;
+    body?: unknown;
+    headers?: unknown;
+    [k: string]: unknown;
+  };
 }
 
 export interface CookieWrite {
@@ -41,6 +48,8 @@ export interface PixelSandboxOptions {
   missingCookieValue?: string | null | undefined;
   /** Use an existing bundle instead of the per-process build. */
   bundlePath?: string;
+  /** The app's answers to ingest posts wait for answerAppPosts() (a slow network), instead of coming at once. */
+  holdAppAnswers?: boolean;
 }
 
 export interface PixelSandbox {
@@ -57,10 +66,16 @@ export interface PixelSandbox {
   setConsent(customerPrivacy: object): Promise<void>;
   flush(): Promise<void>;
   /** Requests to Meta's image pixel, with their decoded query. */
-  metaRequests(): { url: string; params: URLSearchParams; init: RecordedRequest["init"] }[];
+  metaRequests(): {
+    url: string;
+    params: URLSearchParams;
+    init: RecordedRequest["init"];
+  }[];
   /** Requests to the app's ingest URL, with the raw body. */
   appPosts(): { url: string; body: string; init: RecordedRequest["init"] }[];
   clearRequests(): void;
+  /** Answers every ingest post held so far (holdAppAnswers). */
+  answerAppPosts(): void;
 }
 
 let bundleCache: Promise<string> | null = null;
@@ -79,8 +94,12 @@ export function pixelBundle(): Promise<string> {
   return bundleCache;
 }
 
-export async function startPixel(opts: PixelSandboxOptions): Promise<PixelSandbox> {
-  const code = opts.bundlePath ? await readFile(opts.bundlePath, "utf8") : await pixelBundle();
+export async function startPixel(
+  opts: PixelSandboxOptions,
+): Promise<PixelSandbox> {
+  const code = opts.bundlePath
+    ? await readFile(opts.bundlePath, "utf8")
+    : await pixelBundle();
 
   const subscribers = new Map<string, ((e: unknown) => unknown)[]>();
   const consentSubscribers = new Map<string, ((e: unknown) => unknown)[]>();
@@ -99,10 +118,18 @@ export async function startPixel(opts: PixelSandboxOptions): Promise<PixelSandbo
     }
   };
 
+  const heldAnswers: (() => void)[] = [];
   const fetchRecorder = (url: unknown, init?: RecordedRequest["init"]) => {
     requests.push({ url: String(url), init: { ...(init ?? {}) } });
     // an opaque no-cors answer / an unread ingest answer
-    return Promise.resolve({ ok: true, status: 0, type: init?.mode === "no-cors" ? "opaque" : "basic" });
+    const answer = {
+      ok: true,
+      status: 0,
+      type: init?.mode === "no-cors" ? "opaque" : "basic",
+    };
+    if (!opts.holdAppAnswers || String(url) !== opts.settings.ingestUrl)
+      return Promise.resolve(answer);
+    return new Promise((resolve) => heldAnswers.push(() => resolve(answer)));
   };
 
   const storage = () => {
@@ -120,13 +147,24 @@ export async function startPixel(opts: PixelSandboxOptions): Promise<PixelSandbo
   const browser = {
     cookie: {
       get: async (name?: string) => {
-        if (name === undefined) return [...cookies].map(([k, v]) => `${k}=${v}`).join("; ");
+        if (name === undefined)
+          return [...cookies].map(([k, v]) => `${k}=${v}`).join("; ");
         cookieReads.push(name);
-        return cookies.has(name) ? cookies.get(name)! : (opts.missingCookieValue ?? "");
+        return cookies.has(name)
+          ? cookies.get(name)!
+          : (opts.missingCookieValue ?? "");
       },
       // Shopify's signature: set("name=value; attrs") or set(name, value)
       set: async (cookieOrName: string, value?: string) => {
-        const write = value === undefined ? parseCookie(cookieOrName) : { raw: `${cookieOrName}=${value}`, name: cookieOrName, value, attributes: {} };
+        const write =
+          value === undefined
+            ? parseCookie(cookieOrName)
+            : {
+                raw: `${cookieOrName}=${value}`,
+                name: cookieOrName,
+                value,
+                attributes: {},
+              };
         cookieWrites.push(write);
         cookies.set(write.name, write.value);
         return write.raw;
@@ -135,7 +173,9 @@ export async function startPixel(opts: PixelSandboxOptions): Promise<PixelSandbo
     localStorage: storage(),
     sessionStorage: storage(),
     sendBeacon: async () => {
-      throw new Error("browser.sendBeacon is deprecated: use fetch(url, { keepalive: true })");
+      throw new Error(
+        "browser.sendBeacon is deprecated: use fetch(url, { keepalive: true })",
+      );
     },
   };
 
@@ -166,13 +206,17 @@ export async function startPixel(opts: PixelSandboxOptions): Promise<PixelSandbo
   let extendFn: ((api: unknown) => void) | null = null;
   const shopifyGlobal = {
     extend: (point: string, fn: (api: unknown) => void) => {
-      if (point !== "WebPixel::Render") throw new Error(`unexpected extension point ${point}`);
+      if (point !== "WebPixel::Render")
+        throw new Error(`unexpected extension point ${point}`);
       extendFn = fn;
     },
   };
 
   const cryptoForSandbox = opts.withoutSubtle
-    ? { getRandomValues: webcrypto.getRandomValues.bind(webcrypto), randomUUID: webcrypto.randomUUID.bind(webcrypto) }
+    ? {
+        getRandomValues: webcrypto.getRandomValues.bind(webcrypto),
+        randomUUID: webcrypto.randomUUID.bind(webcrypto),
+      }
     : webcrypto;
 
   const context = vm.createContext({
@@ -194,7 +238,10 @@ export async function startPixel(opts: PixelSandboxOptions): Promise<PixelSandbo
     context,
   );
   vm.runInContext(code, context, { filename: "meta-capi-pixel/dist/main.js" });
-  if (!extendFn) throw new Error("the bundle did not call shopify.extend('WebPixel::Render', fn) (register)");
+  if (!extendFn)
+    throw new Error(
+      "the bundle did not call shopify.extend('WebPixel::Render', fn) (register)",
+    );
 
   const api = {
     analytics,
@@ -202,7 +249,11 @@ export async function startPixel(opts: PixelSandboxOptions): Promise<PixelSandbo
     init: clone(opts.init),
     settings: { ...opts.settings },
     customerPrivacy,
-    _pixelInfo: { id: "gid://shopify/WebPixel/1", type: "APP", runtimeContext: "STRICT" },
+    _pixelInfo: {
+      id: "gid://shopify/WebPixel/1",
+      type: "APP",
+      runtimeContext: "STRICT",
+    },
   };
   (extendFn as (api: unknown) => void)(api);
 
@@ -229,7 +280,8 @@ export async function startPixel(opts: PixelSandboxOptions): Promise<PixelSandbo
       await flush();
     },
     async setConsent(customerPrivacy) {
-      for (const cb of consentSubscribers.get("visitorConsentCollected") ?? []) {
+      for (const cb of consentSubscribers.get("visitorConsentCollected") ??
+        []) {
         track(cb(clone({ customerPrivacy })));
       }
       await flush();
@@ -238,7 +290,11 @@ export async function startPixel(opts: PixelSandboxOptions): Promise<PixelSandbo
     metaRequests() {
       return requests
         .filter((r) => r.url.startsWith("https://www.facebook.com/tr"))
-        .map((r) => ({ url: r.url, params: new URL(r.url).searchParams, init: r.init }));
+        .map((r) => ({
+          url: r.url,
+          params: new URL(r.url).searchParams,
+          init: r.init,
+        }));
     },
     appPosts() {
       const ingest = opts.settings.ingestUrl;
@@ -248,6 +304,9 @@ export async function startPixel(opts: PixelSandboxOptions): Promise<PixelSandbo
     },
     clearRequests() {
       requests.length = 0;
+    },
+    answerAppPosts() {
+      for (const answer of heldAnswers.splice(0)) answer();
     },
   };
 }

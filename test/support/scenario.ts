@@ -20,12 +20,23 @@ export interface Scenario {
 
 export async function connectedShop(
   kind: DbKind,
-  opts: { shop?: string; env?: Record<string, string>; testEventCode?: string } = {},
+  opts: {
+    shop?: string;
+    env?: Record<string, string>;
+    testEventCode?: string;
+    /** An existing database (startApp's dbUrl). */
+    dbUrl?: string;
+  } = {},
 ): Promise<Scenario> {
   const shop = opts.shop ?? `shop-${randomUUID().slice(0, 8)}.myshopify.com`;
   const graph = await startFakeGraph();
   graph.addPixel(PIXEL, { name: "Pipeline Pixel", token: TOKEN });
-  const app = await startApp({ db: kind, graphUrl: graph.url, env: opts.env });
+  const app = await startApp({
+    db: kind,
+    graphUrl: graph.url,
+    env: opts.env,
+    dbUrl: opts.dbUrl,
+  });
   await seedSession(app.db, shop);
   await connect(app, shop, TOKEN, opts.testEventCode);
   graph.reset();
@@ -40,8 +51,20 @@ export async function connectedShop(
   };
 }
 
-export async function connect(app: TestApp, shop: string, token: string, testEventCode = "", pixelId = PIXEL): Promise<void> {
-  const res = await adminData(app.url, "/app/connect", "routes/app.connect", shop, { pixelId, accessToken: token, testEventCode });
+export async function connect(
+  app: TestApp,
+  shop: string,
+  token: string,
+  testEventCode = "",
+  pixelId = PIXEL,
+): Promise<void> {
+  const res = await adminData(
+    app.url,
+    "/app/connect",
+    "routes/app.connect",
+    shop,
+    { pixelId, accessToken: token, testEventCode },
+  );
   const body = await res.json();
   expect(body.result, JSON.stringify(body)).toMatchObject({ ok: true });
 }
@@ -49,14 +72,22 @@ export async function connect(app: TestApp, shop: string, token: string, testEve
 export async function orderWebhook(
   s: Pick<Scenario, "app" | "shop">,
   body: unknown,
-  opts: { topic?: string; webhookId?: string } = {},
-): Promise<{ status: number; body: { outcome: string; status: string | null; reason: string | null } }> {
+  opts: { topic?: string; webhookId?: string; triggeredAt?: string } = {},
+): Promise<{
+  status: number;
+  body: { outcome: string; status: string | null; reason: string | null };
+}> {
+  // As for an order paid at checkout: Shopify triggers its webhooks when the order is processed.
+  const processedAt = (body as { processed_at?: unknown } | null)?.processed_at;
   const res = await sendWebhook(s.app.url, {
     topic: opts.topic ?? "orders/paid",
     shop: s.shop,
     body,
     secret: API_SECRET,
     webhookId: opts.webhookId,
+    triggeredAt:
+      opts.triggeredAt ??
+      (typeof processedAt === "string" ? processedAt : undefined),
   });
   return { status: res.status, body: await res.json() };
 }

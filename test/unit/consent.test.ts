@@ -1,19 +1,34 @@
 import { describe, expect, it } from "vitest";
-import { applyLdu, decideConsent, type ConsentDecision } from "../../app/capi/consent";
+import {
+  applyLdu,
+  decideConsent,
+  type ConsentDecision,
+} from "../../app/core/intake/consent";
 import {
   CONSENT_POLICIES,
-  DEFAULT_LDU_STATES,
   DEFAULT_OPT_IN_REGIONS,
   type ConsentPolicy,
-} from "../../app/capi/settings";
-import type { CapiEvent, ConsentSnapshot } from "../../app/capi/types";
+} from "../../app/core/reference/settings";
+import {
+  DEFAULT_LDU_STATES,
+  LDU_SOURCE_DATE,
+  LDU_SOURCE_URL,
+} from "../../app/core/reference/ldu";
+import type { CapiEvent } from "../../app/core/wire/metaEvent";
+import type { ConsentSnapshot } from "../../app/core/wire/ingestBody";
 
 const SEND: ConsentDecision = { send: true, ldu: null };
-const LDU_CA: ConsentDecision = { send: true, ldu: { country: 1, state: 1000 } };
+const LDU_CA: ConsentDecision = {
+  send: true,
+  ldu: { country: 1, state: 1000 },
+};
 const LDU_GEO: ConsentDecision = { send: true, ldu: { country: 0, state: 0 } };
 const DENIED: ConsentDecision = { send: false, reason: "no_marketing_consent" };
 const STRICT: ConsentDecision = { send: false, reason: "no_consent_strict" };
-const OPT_IN: ConsentDecision = { send: false, reason: "no_consent_opt_in_region" };
+const OPT_IN: ConsentDecision = {
+  send: false,
+  reason: "no_consent_opt_in_region",
+};
 
 const SNAPSHOTS = {
   none: null,
@@ -42,7 +57,7 @@ function decide(
   country: string | null,
   province: string | null,
   policy: ConsentPolicy,
-  lists: { optInRegions?: string[]; lduStates?: string[] } = {}
+  lists: { optInRegions?: string[]; lduStates?: string[] } = {},
 ): ConsentDecision {
   return decideConsent({
     snapshot: SNAPSHOTS[snapshot],
@@ -55,7 +70,9 @@ function decide(
 }
 
 describe("decideConsent: representative rows", () => {
-  const rows: Array<[SnapshotName, string | null, string | null, ConsentPolicy, ConsentDecision]> = [
+  const rows: Array<
+    [SnapshotName, string | null, string | null, ConsentPolicy, ConsentDecision]
+  > = [
     // A denial wins everywhere, whatever the policy and the sale-of-data answer.
     ["deny", "DE", null, "shopify_rules", DENIED],
     ["deny", "US", "CA", "shopify_rules", DENIED],
@@ -113,31 +130,66 @@ describe("decideConsent: representative rows", () => {
     ["none", "us", "tx", "always", LDU_GEO],
   ];
 
-  it.each(rows)("%s in %s-%s under %s", (snapshot, country, province, policy, expected) => {
-    expect(decide(snapshot, country, province, policy)).toEqual(expected);
-  });
+  it.each(rows)(
+    "%s in %s-%s under %s",
+    (snapshot, country, province, policy, expected) => {
+      expect(decide(snapshot, country, province, policy)).toEqual(expected);
+    },
+  );
 });
 
 describe("decideConsent: the shop's lists", () => {
   it("uses the shop's opt-in regions, case-insensitively", () => {
-    expect(decide("none", "BR", "SP", "shopify_rules", { optInRegions: ["br"] })).toEqual(OPT_IN);
-    expect(decide("none", "DE", null, "shopify_rules", { optInRegions: ["BR"] })).toEqual(SEND);
+    expect(
+      decide("none", "BR", "SP", "shopify_rules", { optInRegions: ["br"] }),
+    ).toEqual(OPT_IN);
+    expect(
+      decide("none", "DE", null, "shopify_rules", { optInRegions: ["BR"] }),
+    ).toEqual(SEND);
   });
 
   it("uses the shop's LDU states, case-insensitively", () => {
-    expect(decide("none", "US", "NY", "shopify_rules", { lduStates: ["ny"] })).toEqual(LDU_GEO);
-    expect(decide("none", "US", "CA", "shopify_rules", { lduStates: ["TX"] })).toEqual(SEND);
-    expect(decide("none", "US", "TX", "always", { lduStates: [] })).toEqual(SEND);
+    expect(
+      decide("none", "US", "NY", "shopify_rules", { lduStates: ["ny"] }),
+    ).toEqual(LDU_GEO);
+    expect(
+      decide("none", "US", "CA", "shopify_rules", { lduStates: ["TX"] }),
+    ).toEqual(SEND);
+    expect(decide("none", "US", "TX", "always", { lduStates: [] })).toEqual(
+      SEND,
+    );
   });
 
   it("keeps California's codes for a sale-of-data opt-out even when the shop dropped CA from its list", () => {
-    expect(decide("allowSaleFalse", "US", "CA", "shopify_rules", { lduStates: [] })).toEqual(LDU_CA);
+    expect(
+      decide("allowSaleFalse", "US", "CA", "shopify_rules", { lduStates: [] }),
+    ).toEqual(LDU_CA);
+  });
+});
+
+describe("the default LDU states: Meta's list, with its source and date", () => {
+  it("are California, Colorado, Connecticut, Florida, Montana, Oregon and Texas", () => {
+    expect([...DEFAULT_LDU_STATES].sort()).toEqual(
+      ["CA", "CO", "CT", "FL", "MT", "OR", "TX"].sort(),
+    );
+    expect(LDU_SOURCE_URL).toMatch(
+      /^https:\/\/developers\.facebook\.com\/.*data-processing-options$/,
+    );
+    expect(LDU_SOURCE_DATE).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+  });
+
+  it("send a Montana order without a recorded choice with Limited Data Use", () => {
+    expect(decide("none", "US", "MT", "shopify_rules")).toEqual(LDU_GEO);
+    expect(decide("none", "US", "MT", "always")).toEqual(LDU_GEO);
   });
 });
 
 describe("decideConsent: full matrix", () => {
   // An independent statement of decisions 1 and 2, as tables.
-  const WITHOUT_SNAPSHOT: Record<RegionName, Record<ConsentPolicy, ConsentDecision>> = {
+  const WITHOUT_SNAPSHOT: Record<
+    RegionName,
+    Record<ConsentPolicy, ConsentDecision>
+  > = {
     DE: { shopify_rules: OPT_IN, strict: STRICT, always: SEND },
     GB: { shopify_rules: OPT_IN, strict: STRICT, always: SEND },
     "US-CA": { shopify_rules: LDU_CA, strict: STRICT, always: LDU_CA },
@@ -157,7 +209,11 @@ describe("decideConsent: full matrix", () => {
     unknown: LDU_GEO,
   };
 
-  function expected(snapshot: ConsentSnapshot | null, region: RegionName, policy: ConsentPolicy): ConsentDecision {
+  function expected(
+    snapshot: ConsentSnapshot | null,
+    region: RegionName,
+    policy: ConsentPolicy,
+  ): ConsentDecision {
     if (!snapshot) return WITHOUT_SNAPSHOT[region][policy];
     if (!snapshot.marketingAllowed) return DENIED;
     return snapshot.saleOfDataAllowed === false ? SALE_REFUSED[region] : SEND;
@@ -166,13 +222,17 @@ describe("decideConsent: full matrix", () => {
   const snapshots: Array<ConsentSnapshot | null> = [null];
   for (const marketingAllowed of [true, false]) {
     for (const saleOfDataAllowed of [true, false, undefined]) {
-      snapshots.push(saleOfDataAllowed === undefined ? { marketingAllowed } : { marketingAllowed, saleOfDataAllowed });
+      snapshots.push(
+        saleOfDataAllowed === undefined
+          ? { marketingAllowed }
+          : { marketingAllowed, saleOfDataAllowed },
+      );
     }
   }
   const cases = snapshots.flatMap((snapshot) =>
     (Object.keys(REGIONS) as RegionName[]).flatMap((region) =>
-      CONSENT_POLICIES.map((policy) => ({ snapshot, region, policy }))
-    )
+      CONSENT_POLICIES.map((policy) => ({ snapshot, region, policy })),
+    ),
   );
   const decided = cases.map((c) => {
     const [countryCode, provinceCode] = REGIONS[c.region];
@@ -193,22 +253,28 @@ describe("decideConsent: full matrix", () => {
 
   it("matches the tables exactly", () => {
     for (const { snapshot, region, policy, decision } of decided) {
-      expect(decision, JSON.stringify({ snapshot, region, policy })).toEqual(expected(snapshot, region, policy));
+      expect(decision, JSON.stringify({ snapshot, region, policy })).toEqual(
+        expected(snapshot, region, policy),
+      );
     }
   });
 
   it("never sends after a denial", () => {
-    const denied = decided.filter((d) => d.snapshot?.marketingAllowed === false);
+    const denied = decided.filter(
+      (d) => d.snapshot?.marketingAllowed === false,
+    );
     expect(denied).toHaveLength(3 * 7 * 3);
     for (const d of denied) expect(d.decision).toEqual(DENIED);
   });
 
   it("never sends without a snapshot under the strict policy", () => {
-    for (const d of decided.filter((d) => !d.snapshot && d.policy === "strict")) expect(d.decision.send).toBe(false);
+    for (const d of decided.filter((d) => !d.snapshot && d.policy === "strict"))
+      expect(d.decision.send).toBe(false);
   });
 
   it("sends every event whose snapshot allows marketing", () => {
-    for (const d of decided.filter((d) => d.snapshot?.marketingAllowed)) expect(d.decision.send).toBe(true);
+    for (const d of decided.filter((d) => d.snapshot?.marketingAllowed))
+      expect(d.decision.send).toBe(true);
   });
 
   it("uses only Meta's two LDU code pairs, and California's only for US-CA", () => {
@@ -222,7 +288,11 @@ describe("decideConsent: full matrix", () => {
   it("suppresses only with a reason from the shared enum", () => {
     for (const { decision } of decided) {
       if (!decision.send)
-        expect(["no_marketing_consent", "no_consent_strict", "no_consent_opt_in_region"]).toContain(decision.reason);
+        expect([
+          "no_marketing_consent",
+          "no_consent_strict",
+          "no_consent_opt_in_region",
+        ]).toContain(decision.reason);
     }
   });
 });
@@ -260,7 +330,10 @@ describe("applyLdu", () => {
   });
 
   it("clears LDU for a decision not to send", () => {
-    expect(applyLdu(applyLdu(event, LDU_GEO), DENIED)).toEqual({ ...event, data_processing_options: [] });
+    expect(applyLdu(applyLdu(event, LDU_GEO), DENIED)).toEqual({
+      ...event,
+      data_processing_options: [],
+    });
   });
 
   it("leaves the given event untouched", () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { contentId } from "../../app/capi/contentIds";
-import { numericId, purchaseEventId } from "../../app/capi/eventId";
+import { contentId } from "../../app/core/wire/contentIds";
+import { numericId, purchaseEventId } from "../../app/core/wire/eventId";
 
 describe("numericId", () => {
   it.each<[unknown, string | null]>([
@@ -27,19 +27,33 @@ describe("numericId", () => {
   });
 
   it("formats any safe integer as String() does", () => {
-    for (const n of [1e9 - 1, 1e9, 1e9 + 1, 1e12 + 5, 123456789012345, 2 ** 53 - 2, 9000000000000001]) {
+    for (const n of [
+      1e9 - 1,
+      1e9,
+      1e9 + 1,
+      1e12 + 5,
+      123456789012345,
+      2 ** 53 - 2,
+      9000000000000001,
+    ]) {
       expect(numericId(n)).toBe(String(n));
     }
   });
 
   it("makes the Purchase event_id", () => {
-    expect(purchaseEventId("gid://shopify/Order/5789012345678")).toBe("purchase_5789012345678");
+    expect(purchaseEventId("gid://shopify/Order/5789012345678")).toBe(
+      "purchase_5789012345678",
+    );
     expect(purchaseEventId("none")).toBeNull();
   });
 });
 
 describe("contentId", () => {
-  const ref = { productId: "gid://shopify/Product/0751", variantId: "42258695061686 ", sku: " MUG " };
+  const ref = {
+    productId: "gid://shopify/Product/0751",
+    variantId: "42258695061686 ",
+    sku: " MUG ",
+  };
   it.each([
     ["variant", "42258695061686"],
     ["product", "0751"],
@@ -50,7 +64,9 @@ describe("contentId", () => {
   });
 
   it("is null when the format's id is missing", () => {
-    expect(contentId("shopify_catalog", { ...ref, variantId: null }, "ca")).toBeNull();
+    expect(
+      contentId("shopify_catalog", { ...ref, variantId: null }, "ca"),
+    ).toBeNull();
     expect(contentId("product", { productId: "none" }, "ca")).toBeNull();
   });
 });

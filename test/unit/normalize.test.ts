@@ -1,6 +1,10 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { CA_PROVINCES, COUNTRIES, US_STATES } from "../../app/capi/geo";
+import {
+  CA_PROVINCES,
+  COUNTRIES,
+  US_STATES,
+} from "../../app/core/reference/geo";
 import {
   countryCodeOf,
   hashMatchKeys,
@@ -9,7 +13,8 @@ import {
   sha256Hex,
   type HashField,
   type NormalizeContext,
-} from "../../app/capi/normalize";
+} from "../../app/core/intake/normalize";
+import { normalizeEmail } from "../../app/core/wire";
 
 // The expected normalised literal is the assertion; its hash is computed independently here.
 const sha = (s: string) => createHash("sha256").update(s, "utf8").digest("hex");
@@ -20,13 +25,18 @@ const DE: NormalizeContext = { country: "DE" };
 const CA: NormalizeContext = { country: "CA" };
 const NONE = undefined;
 
-type Case = [field: HashField, raw: unknown, context: NormalizeContext | undefined, expected: string | null];
+type Case = [
+  field: HashField,
+  raw: unknown,
+  context: NormalizeContext | undefined,
+  expected: string | null,
+];
 
 const CASES: Case[] = [
   // em: trim, lowercase; implausible addresses dropped
   ["em", "  John.Smith@Example.COM ", NONE, "john.smith@example.com"],
   ["em", "joe@eg.com", NONE, "joe@eg.com"],
-  ["em", "Zoë@Exämple.de", NONE, "zoë@exämple.de"],
+  ["em", "Zoë@Exämple.de", NONE, null], // non-ASCII: Meta's SDK refuses it (decisions 107)
   ["em", "john+shop@mail.example.co.uk", NONE, "john+shop@mail.example.co.uk"],
   ["em", "john smith@example.com", NONE, null],
   ["em", "john@localhost", NONE, null],
@@ -255,9 +265,14 @@ const CASES: Case[] = [
   ["country", "ZZ", NONE, null],
   ["country", 840, NONE, null],
 
-  // external_id: a case-sensitive identifier, only trimmed
-  ["external_id", "  Cust-ABC123 ", NONE, "Cust-ABC123"],
-  ["external_id", "gid://shopify/Customer/123", NONE, "gid://shopify/Customer/123"],
+  // external_id: trimmed and lowercased, as Meta's libraries do (decisions 107)
+  ["external_id", "  Cust-ABC123 ", NONE, "cust-abc123"],
+  [
+    "external_id",
+    "gid://shopify/Customer/123",
+    NONE,
+    "gid://shopify/customer/123",
+  ],
   ["external_id", 12345, NONE, "12345"],
   ["external_id", "a".repeat(1000), NONE, "a".repeat(1000)],
 ];
@@ -269,40 +284,55 @@ describe("normalize", () => {
 });
 
 describe("normalizeAndHash", () => {
-  it.each(CASES)("%s %j (%j) hashes its normalised value", (field, raw, context, expected) => {
-    expect(normalizeAndHash(field, raw, context)).toBe(expected === null ? null : sha(expected));
-  });
+  it.each(CASES)(
+    "%s %j (%j) hashes its normalised value",
+    (field, raw, context, expected) => {
+      expect(normalizeAndHash(field, raw, context)).toBe(
+        expected === null ? null : sha(expected),
+      );
+    },
+  );
 
   it("hashes to lowercase hex", () => {
     expect(normalizeAndHash("em", "Joe@EG.com")).toMatch(/^[0-9a-f]{64}$/);
     expect(sha256Hex("16505551212")).toBe(sha("16505551212"));
   });
 
-  const hashed = "309a0a5c3e211326ae75ca18196d301a9bdbd1a882a4d2569511033da23f0abd"; // from Meta's SDK examples
+  const hashed =
+    "309a0a5c3e211326ae75ca18196d301a9bdbd1a882a4d2569511033da23f0abd"; // from Meta's SDK examples
   it.each<[HashField, string, string]>([
     ["em", hashed, hashed],
     ["em", hashed.toUpperCase(), hashed],
     ["ph", ` ${hashed.toUpperCase()}\n`, hashed],
     ["fn", hashed, hashed],
     ["external_id", hashed.toUpperCase(), hashed],
-  ])("passes an already hashed %s through lowercased: %j", (field, raw, expected) => {
-    expect(normalizeAndHash(field, raw)).toBe(expected);
-  });
+  ])(
+    "passes an already hashed %s through lowercased: %j",
+    (field, raw, expected) => {
+      expect(normalizeAndHash(field, raw)).toBe(expected);
+    },
+  );
 
   it("hashes a 32-hex value: an MD5-looking customer id is raw data", () => {
     const md5Like = "0CC175B9C0F1B6A831C399E269772661";
-    expect(normalizeAndHash("external_id", md5Like)).toBe(sha(md5Like));
-    expect(normalizeAndHash("external_id", md5Like.toLowerCase())).toBe(sha(md5Like.toLowerCase()));
+    expect(normalizeAndHash("external_id", md5Like)).toBe(
+      sha(md5Like.toLowerCase()),
+    );
   });
 
   it("hashes hex strings that are not exactly 64 characters", () => {
-    expect(normalizeAndHash("external_id", hashed.slice(1))).toBe(sha(hashed.slice(1)));
-    expect(normalizeAndHash("external_id", `${hashed}0`)).toBe(sha(`${hashed}0`));
+    expect(normalizeAndHash("external_id", hashed.slice(1))).toBe(
+      sha(hashed.slice(1)),
+    );
+    expect(normalizeAndHash("external_id", `${hashed}0`)).toBe(
+      sha(`${hashed}0`),
+    );
   });
 });
 
 describe("hashMatchKeys", () => {
-  const hashed = "309a0a5c3e211326ae75ca18196d301a9bdbd1a882a4d2569511033da23f0abd";
+  const hashed =
+    "309a0a5c3e211326ae75ca18196d301a9bdbd1a882a4d2569511033da23f0abd";
 
   it("hashes each key's values as normalizeAndHash does, each hash once, keys in order, empty keys left out", () => {
     const keys = hashMatchKeys([
@@ -383,7 +413,7 @@ describe("hashMatchKeys", () => {
             [hashed.toUpperCase(), null],
           ],
         ],
-      ])
+      ]),
     ).toEqual({
       fn: [hashed, sha(hashed)],
     });
@@ -396,7 +426,7 @@ describe("hashMatchKeys", () => {
             [` ${hashed} `, null],
           ],
         ],
-      ])
+      ]),
     ).toEqual({ fn: [sha(hashed), hashed] });
   });
 
@@ -410,7 +440,7 @@ describe("hashMatchKeys", () => {
             [sha("joe@eg.com"), null],
           ],
         ],
-      ])
+      ]),
     ).toEqual({
       em: [sha("joe@eg.com")],
     });
@@ -418,7 +448,19 @@ describe("hashMatchKeys", () => {
 });
 
 describe("unusable input gives null and never throws", () => {
-  const FIELDS: HashField[] = ["em", "ph", "fn", "ln", "ge", "db", "ct", "st", "zp", "country", "external_id"];
+  const FIELDS: HashField[] = [
+    "em",
+    "ph",
+    "fn",
+    "ln",
+    "ge",
+    "db",
+    "ct",
+    "st",
+    "zp",
+    "country",
+    "external_id",
+  ];
   const JUNK: unknown[] = [
     null,
     undefined,
@@ -451,8 +493,17 @@ describe("unusable input gives null and never throws", () => {
   });
 
   it("ignores a context that is not a country", () => {
-    for (const country of [null, undefined, "", "ZZ", "xx", 42 as unknown as string]) {
-      expect(normalize("ph", "+44 20 7946 0958", { country })).toBe("442079460958");
+    for (const country of [
+      null,
+      undefined,
+      "",
+      "ZZ",
+      "xx",
+      42 as unknown as string,
+    ]) {
+      expect(normalize("ph", "+44 20 7946 0958", { country })).toBe(
+        "442079460958",
+      );
       expect(normalize("ph", "020 7946 0958", { country })).toBeNull();
     }
   });
@@ -529,10 +580,214 @@ describe("geo tables", () => {
     ] as const) {
       for (const [code, ...names] of rows) {
         for (const name of [code, ...names]) {
-          expect([name, normalize("st", name, { country })]).toEqual([name, code.toLowerCase()]);
-          if (name.length > 2) expect([name, normalize("st", name)]).toEqual([name, code.toLowerCase()]);
+          expect([name, normalize("st", name, { country })]).toEqual([
+            name,
+            code.toLowerCase(),
+          ]);
+          if (name.length > 2)
+            expect([name, normalize("st", name)]).toEqual([
+              name,
+              code.toLowerCase(),
+            ]);
         }
       }
     }
+  });
+});
+
+// Normalisation as Meta's own libraries read a value (issue 16, decisions 107): each row is one rule.
+type Row = [
+  rule: string,
+  field: HashField,
+  raw: unknown,
+  context: NormalizeContext | undefined,
+  expected: string | null,
+];
+
+const ROWS: Row[] = [
+  // e-mail: what Meta's SDK would reject is dropped, not hashed
+  ["address literal", "em", "joe@[192.168.0.1]", NONE, null],
+  ["IPv6 address literal", "em", "joe@[IPv6:2001:db8::1]", NONE, null],
+  ["numeric top-level domain", "em", "joe@192.168.0.1", NONE, null],
+  [
+    "consecutive dots in the local part",
+    "em",
+    "john..smith@example.com",
+    NONE,
+    null,
+  ],
+  ["leading dot in the local part", "em", ".john@example.com", NONE, null],
+  ["trailing dot in the local part", "em", "john.@example.com", NONE, null],
+  ["quoted local part", "em", '"john smith"@example.com', NONE, null],
+  ["quoted local part without a space", "em", '"john"@example.com', NONE, null],
+  ["non-ASCII domain", "em", "joe@exämple.de", NONE, null],
+  [
+    "non-ASCII local part is kept",
+    "em",
+    "zoë@example.de",
+    NONE,
+    "zoë@example.de",
+  ],
+  [
+    "IDN domain in punycode",
+    "em",
+    "joe@xn--exmple-cua.de",
+    NONE,
+    "joe@xn--exmple-cua.de",
+  ],
+  [
+    "punycode top-level domain",
+    "em",
+    "joe@example.xn--p1ai",
+    NONE,
+    "joe@example.xn--p1ai",
+  ],
+  ["label starting with a hyphen", "em", "joe@-example.com", NONE, null],
+  ["label ending with a hyphen", "em", "joe@example-.com", NONE, null],
+  [
+    "inner hyphen",
+    "em",
+    "joe@my-shop.example.com",
+    NONE,
+    "joe@my-shop.example.com",
+  ],
+  ["underscore label", "em", "joe@my_shop.example.com", NONE, null],
+  ["mailto: prefix", "em", "mailto:joe@example.com", NONE, null],
+  ["MAILTO: prefix", "em", "MAILTO:Joe@Example.com", NONE, null],
+  [
+    "zero-width space removed",
+    "em",
+    "jo\u200be@example.com",
+    NONE,
+    "joe@example.com",
+  ],
+  ["BOM removed", "em", "\ufeffjoe@example.com", NONE, "joe@example.com"],
+  [
+    "no-break space removed",
+    "em",
+    "joe@example.com\u00a0",
+    NONE,
+    "joe@example.com",
+  ],
+  ["local part over 64", "em", `${"a".repeat(65)}@example.com`, NONE, null],
+  [
+    "local part of 64",
+    "em",
+    `${"a".repeat(64)}@example.com`,
+    NONE,
+    `${"a".repeat(64)}@example.com`,
+  ],
+  [
+    "plus and apostrophe kept",
+    "em",
+    "o'brien+shop@example.com",
+    NONE,
+    "o'brien+shop@example.com",
+  ],
+  // external_id: trimmed and lowercased, as Meta's libraries do
+  [
+    "external_id lowercased",
+    "external_id",
+    "  Cust-ABC123 ",
+    NONE,
+    "cust-abc123",
+  ],
+  ["external_id digits", "external_id", 12345, NONE, "12345"],
+  // gender
+  ["M.", "ge", "M.", NONE, "m"],
+  ["f.", "ge", "f.", NONE, "f"],
+  ["fe-male", "ge", "fe-male", NONE, "f"],
+  ["Male", "ge", "Male", NONE, "m"],
+  ["Frau", "ge", "Frau", NONE, "f"],
+  ["Herr", "ge", "Herr", NONE, "m"],
+  ["männlich", "ge", "männlich", NONE, "m"],
+  ["weiblich", "ge", "Weiblich", NONE, "f"],
+  ["femme", "ge", "Femme", NONE, "f"],
+  ["homme", "ge", "homme", NONE, "m"],
+  ["mujer", "ge", "Mujer", NONE, "f"],
+  ["hombre", "ge", "hombre", NONE, "m"],
+  ["Mr.", "ge", "Mr.", NONE, "m"],
+  ["Mrs.", "ge", "Mrs.", NONE, "f"],
+  ["ambiguous: divers", "ge", "divers", NONE, null],
+  ["ambiguous: m/f", "ge", "m/f", NONE, null],
+  ["ambiguous: unknown", "ge", "unknown", NONE, null],
+  // phone
+  ["underscores", "ph", "650_555_1212", US, "16505551212"],
+  [
+    "underscores, international",
+    "ph",
+    "+44_20_7946_0958",
+    NONE,
+    "442079460958",
+  ],
+  ["00 access prefix", "ph", "0044 20 7946 0958", NONE, "442079460958"],
+  [
+    "011 access prefix from the US",
+    "ph",
+    "011 44 20 7946 0958",
+    US,
+    "442079460958",
+  ],
+  [
+    "011 access prefix from Canada",
+    "ph",
+    "011-49-30-1234567",
+    CA,
+    "49301234567",
+  ],
+  [
+    "011 from the US with the trunk (0)",
+    "ph",
+    "011 44 (0)20 7946 0958",
+    US,
+    "442079460958",
+  ],
+  [
+    "011… in the UK is a national number",
+    "ph",
+    "0114 496 0000",
+    GB,
+    "441144960000",
+  ],
+  // postcode
+  ["one letter", "zp", "A", NONE, null],
+  ["one letter, lowercase", "zp", "b", GB, null],
+  ["starts with a dash", "zp", "-12345", NONE, null],
+  ["a lone dash", "zp", "-", NONE, null],
+  ["one digit is kept", "zp", "7", NONE, "7"],
+  ["two letters are kept", "zp", "AB", NONE, "ab"],
+  // date of birth
+  ["CJK date", "db", "1990年1月15日", NONE, "19900115"],
+  ["CJK date with spaces", "db", "1990 年 01 月 05 日", NONE, "19900105"],
+  [
+    "CJK date, full-width digits",
+    "db",
+    "１９９０年１２月３１日",
+    NONE,
+    "19901231",
+  ],
+  ["Korean date", "db", "1990년 1월 15일", NONE, "19900115"],
+  ["CJK date without 日", "db", "1990年1月15", NONE, "19900115"],
+  ["CJK impossible date", "db", "1990年2月30日", NONE, null],
+  // kept better than Meta's libraries
+  [
+    "E.164 without the trunk (0)",
+    "ph",
+    "+44 (0)20 7946 0958",
+    NONE,
+    "442079460958",
+  ],
+  ["extension dropped", "ph", "+1 650 555 1212 ext. 12", NONE, "16505551212"],
+  ["NFC name", "fn", "Zoe\u0308", NONE, "zoë"],
+];
+
+describe("normalisation as Meta reads it", () => {
+  it.each(ROWS)("%s: %s %j -> %j", (_, field, raw, context, expected) => {
+    expect(normalize(field, raw, context)).toBe(expected);
+  });
+
+  it("the pixel's e-mail rule is the server's (one definition in app/core/wire)", () => {
+    for (const [, field, raw, , expected] of ROWS)
+      if (field === "em") expect(normalizeEmail(raw as string)).toBe(expected);
   });
 });

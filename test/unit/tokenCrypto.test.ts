@@ -1,18 +1,29 @@
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   decryptToken,
+  decryptTokenText,
   encryptToken,
+  encryptTokenText,
   generateKey,
+  isEncryptedText,
   loadKeyRing,
   maskToken,
   reencrypt,
+  reencryptText,
   TokenDecryptError,
   TokenKeyError,
-} from "../../app/capi/tokenCrypto";
+} from "../../app/core/shops/tokenCrypto";
 
 const dir = mkdtempSync(join(tmpdir(), "token-crypto-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -26,7 +37,13 @@ const prod = { production: true, devKeyFile: join(dir, "unused", "key") };
 const env = (vars: Record<string, string>) => vars as NodeJS.ProcessEnv;
 
 function ring(current: string, old: string[] = []) {
-  return loadKeyRing(env({ TOKEN_ENCRYPTION_KEY: current, TOKEN_ENCRYPTION_KEYS_OLD: old.join(",") }), prod);
+  return loadKeyRing(
+    env({
+      TOKEN_ENCRYPTION_KEY: current,
+      TOKEN_ENCRYPTION_KEYS_OLD: old.join(","),
+    }),
+    prod,
+  );
 }
 
 /** Runs fn, expecting it to throw, and returns the error. */
@@ -47,14 +64,19 @@ describe("keys", () => {
   });
 
   it("the key id is the first 12 hex characters of sha256(key)", () => {
-    const expected = createHash("sha256").update(Buffer.from(KEY_A, "base64")).digest("hex").slice(0, 12);
+    const expected = createHash("sha256")
+      .update(Buffer.from(KEY_A, "base64"))
+      .digest("hex")
+      .slice(0, 12);
     expect(ring(KEY_A).current.id).toBe(expected);
   });
 
   it("production without a key fails with how to make one", () => {
     const error = thrown(() => loadKeyRing(env({}), prod));
     expect(error).toBeInstanceOf(TokenKeyError);
-    expect(error.message).toMatch(/^TOKEN_ENCRYPTION_KEY is missing: generate one with `openssl rand -base64 32`/);
+    expect(error.message).toMatch(
+      /^TOKEN_ENCRYPTION_KEY is missing: generate one with `openssl rand -base64 32`/,
+    );
     expect(existsSync(prod.devKeyFile)).toBe(false);
   });
 
@@ -66,7 +88,9 @@ describe("keys", () => {
   ])("rejects a key that is %s, without echoing it", (_name, key) => {
     const error = thrown(() => ring(key));
     expect(error).toBeInstanceOf(TokenKeyError);
-    expect(error.message).toMatch(/TOKEN_ENCRYPTION_KEY must be 32 random bytes in base64/);
+    expect(error.message).toMatch(
+      /TOKEN_ENCRYPTION_KEY must be 32 random bytes in base64/,
+    );
     expect(error.message).not.toContain(key);
   });
 
@@ -92,7 +116,10 @@ describe("keys", () => {
 
   it("development prefers TOKEN_ENCRYPTION_KEY when it is set", () => {
     const devKeyFile = join(dir, "never-created");
-    const r = loadKeyRing(env({ TOKEN_ENCRYPTION_KEY: KEY_A }), { production: false, devKeyFile });
+    const r = loadKeyRing(env({ TOKEN_ENCRYPTION_KEY: KEY_A }), {
+      production: false,
+      devKeyFile,
+    });
     expect(r.current.id).toBe(ring(KEY_A).current.id);
     expect(existsSync(devKeyFile)).toBe(false);
   });
@@ -100,7 +127,9 @@ describe("keys", () => {
   it("a corrupt development key file is a clear error", () => {
     const devKeyFile = join(dir, "corrupt-key");
     writeFileSync(devKeyFile, "garbage\n");
-    const error = thrown(() => loadKeyRing(env({}), { production: false, devKeyFile }));
+    const error = thrown(() =>
+      loadKeyRing(env({}), { production: false, devKeyFile }),
+    );
     expect(error).toBeInstanceOf(TokenKeyError);
     expect(error.message).toContain(devKeyFile);
   });
@@ -121,8 +150,12 @@ describe("encrypt and decrypt", () => {
     const a = encryptToken(r, TOKEN);
     const b = encryptToken(r, TOKEN);
     expect(a.ciphertext).not.toBe(b.ciphertext);
-    expect(Buffer.from(a.ciphertext, "base64").subarray(0, 12)).not.toEqual(Buffer.from(b.ciphertext, "base64").subarray(0, 12));
-    expect(Buffer.from(a.ciphertext, "base64")).toHaveLength(12 + 16 + Buffer.byteLength(TOKEN));
+    expect(Buffer.from(a.ciphertext, "base64").subarray(0, 12)).not.toEqual(
+      Buffer.from(b.ciphertext, "base64").subarray(0, 12),
+    );
+    expect(Buffer.from(a.ciphertext, "base64")).toHaveLength(
+      12 + 16 + Buffer.byteLength(TOKEN),
+    );
     expect(a.ciphertext).not.toContain(TOKEN);
   });
 
@@ -132,7 +165,9 @@ describe("encrypt and decrypt", () => {
     for (let i = 0; i < raw.length; i++) {
       const tampered = Buffer.from(raw);
       tampered[i] ^= 0x01;
-      const error = thrown(() => decryptToken(r, { ...sealed, ciphertext: tampered.toString("base64") }));
+      const error = thrown(() =>
+        decryptToken(r, { ...sealed, ciphertext: tampered.toString("base64") }),
+      );
       expect(error).toBeInstanceOf(TokenDecryptError);
       expect(error.message).not.toContain(TOKEN);
       expect(error.message).not.toContain(sealed.ciphertext);
@@ -141,8 +176,15 @@ describe("encrypt and decrypt", () => {
 
   it("detects truncation and edits of the base64 text itself", () => {
     const sealed = encryptToken(r, TOKEN);
-    for (const ciphertext of [sealed.ciphertext.slice(0, 20), "", `${sealed.ciphertext}!`, sealed.ciphertext.slice(0, -1)]) {
-      expect(() => decryptToken(r, { ...sealed, ciphertext })).toThrow(TokenDecryptError);
+    for (const ciphertext of [
+      sealed.ciphertext.slice(0, 20),
+      "",
+      `${sealed.ciphertext}!`,
+      sealed.ciphertext.slice(0, -1),
+    ]) {
+      expect(() => decryptToken(r, { ...sealed, ciphertext })).toThrow(
+        TokenDecryptError,
+      );
     }
   });
 
@@ -163,7 +205,8 @@ describe("encrypt and decrypt", () => {
     wrong.all.set(sealed.keyId, Buffer.from(KEY_B, "base64"));
     const error = thrown(() => decryptToken(wrong, sealed));
     expect(error).toBeInstanceOf(TokenDecryptError);
-    for (const secret of [TOKEN, sealed.ciphertext, KEY_A, KEY_B]) expect(error.message).not.toContain(secret);
+    for (const secret of [TOKEN, sealed.ciphertext, KEY_A, KEY_B])
+      expect(error.message).not.toContain(secret);
   });
 
   it("an unknown key id says which key is missing and how to fix it", () => {
@@ -195,6 +238,67 @@ describe("rotation", () => {
 
   it("ignores blanks in TOKEN_ENCRYPTION_KEYS_OLD", () => {
     expect(ring(KEY_A, ["", ` ${KEY_B} `, ""]).all.size).toBe(2);
+  });
+});
+
+describe("tokens in one text column (Shopify's sessions)", () => {
+  const SHOPIFY_TOKEN = "shpat_0123456789abcdef0123456789abcdef";
+  const a = ring(KEY_A);
+
+  it("names its key in the text, hides the token, and round-trips", () => {
+    const text = encryptTokenText(a, SHOPIFY_TOKEN);
+    expect(text).toMatch(new RegExp(`^enc1:${a.current.id}:[A-Za-z0-9+/]+=*$`));
+    expect(text).not.toContain(SHOPIFY_TOKEN);
+    expect(text).not.toContain("shpat_");
+    expect(isEncryptedText(text)).toBe(true);
+    expect(decryptTokenText(a, text)).toBe(SHOPIFY_TOKEN);
+    expect(decryptTokenText(ring(KEY_B, [KEY_A]), text)).toBe(SHOPIFY_TOKEN);
+  });
+
+  it("a token stored in clear before encryption is recognised and returned as it is", () => {
+    for (const plain of [SHOPIFY_TOKEN, "shprt_refresh0123456789"]) {
+      expect(isEncryptedText(plain)).toBe(false);
+      expect(decryptTokenText(a, plain)).toBe(plain);
+    }
+  });
+
+  it("refuses an altered, relabelled or malformed value without echoing it", () => {
+    const text = encryptTokenText(a, SHOPIFY_TOKEN);
+    const body = text.slice(`enc1:${a.current.id}:`.length);
+    const flipped = Buffer.from(body, "base64");
+    flipped[flipped.length - 1] ^= 0x01;
+    const both = ring(KEY_A, [KEY_B]);
+    for (const bad of [
+      `enc1:${a.current.id}:${flipped.toString("base64")}`,
+      `enc1:${ring(KEY_B).current.id}:${body}`,
+      `enc1:${a.current.id}:${body.slice(0, 10)}`,
+      "enc1:not-a-key-id:AAAA",
+      "enc1:",
+    ]) {
+      const error = thrown(() => decryptTokenText(both, bad));
+      expect(error, bad).toBeInstanceOf(TokenDecryptError);
+      expect(error.message).not.toContain(body);
+      expect(error.message).not.toContain(SHOPIFY_TOKEN);
+    }
+  });
+
+  it("a value sealed under a key that is not configured says which key is missing", () => {
+    const error = thrown(() =>
+      decryptTokenText(ring(KEY_B), encryptTokenText(a, SHOPIFY_TOKEN)),
+    );
+    expect(error).toBeInstanceOf(TokenDecryptError);
+    expect(error.message).toContain(a.current.id);
+    expect(error.message).toMatch(/TOKEN_ENCRYPTION_KEYS_OLD/);
+  });
+
+  it("reencryptText moves a value to the current key, seals a value in clear, and leaves a current one", () => {
+    const after = ring(KEY_B, [KEY_A]);
+    const moved = reencryptText(after, encryptTokenText(a, SHOPIFY_TOKEN))!;
+    expect(moved).toMatch(new RegExp(`^enc1:${after.current.id}:`));
+    expect(decryptTokenText(ring(KEY_B), moved)).toBe(SHOPIFY_TOKEN);
+    const sealed = reencryptText(after, SHOPIFY_TOKEN)!;
+    expect(decryptTokenText(ring(KEY_B), sealed)).toBe(SHOPIFY_TOKEN);
+    expect(reencryptText(after, moved)).toBeNull();
   });
 });
 

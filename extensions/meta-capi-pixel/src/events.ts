@@ -5,13 +5,17 @@ import type {
   PixelEvents,
   ProductVariant,
 } from "@shopify/web-pixels-extension";
-import type { BrowserEventName } from "../../../app/capi/browserEvent";
-import { contentId, contentType } from "../../../app/capi/contentIds";
-import { numericId, purchaseEventId } from "../../../app/capi/eventId";
-import type { ContentIdFormat } from "../../../app/capi/settings";
+import {
+  type BrowserEventName,
+  type ContentIdFormat,
+  contentId,
+  contentType,
+  numericId,
+  purchaseEventId,
+} from "../../../app/core/wire";
 
 // Shopify standard event -> Meta event, with custom_data built by the same content-id rule as the server
-// (app/capi/contentIds.ts) and the same Purchase event_id rule (app/capi/eventId.ts), both bundled.
+// (app/core/wire/contentIds.ts) and the same Purchase event_id rule (app/core/wire/eventId.ts), both bundled.
 
 /** The Shopify standard events this pixel handles, and the Meta event each becomes. */
 export const EVENT_MAP = {
@@ -50,6 +54,7 @@ export interface MappedEvent {
 export interface MapOptions {
   contentIdFormat: ContentIdFormat;
   catalogCountry: string;
+  valueMode: "total" | "subtotal";
 }
 
 const MAX_ITEMS = 200;
@@ -71,7 +76,7 @@ export function mapEvent<K extends HandledEventName>(
   const shopifyId = safeEventId(event?.id);
   if (!eventName || !shopifyId) return null;
   const base: MappedEvent = { eventName, eventId: shopifyId };
-  const data = (event?.data ?? {}) as Record<string, any>;
+  const data = (event?.data ?? {}) as Record<string, unknown>;
 
   switch (name) {
     case "page_viewed":
@@ -81,9 +86,13 @@ export function mapEvent<K extends HandledEventName>(
       return { ...base, customData: v ? variantData(v, opts) : undefined };
     }
     case "search_submitted": {
-      const sr = data.searchResult as { query?: string; productVariants?: ProductVariant[] } | null;
+      const sr = data.searchResult as {
+        query?: string;
+        productVariants?: ProductVariant[];
+      } | null;
       const cd: MappedCustomData = {};
-      if (typeof sr?.query === "string" && sr.query.trim()) cd.search_string = sr.query.trim().slice(0, 500);
+      if (typeof sr?.query === "string" && sr.query.trim())
+        cd.search_string = sr.query.trim().slice(0, 500);
       const ids = listIds(sr?.productVariants, opts);
       if (ids.length) {
         cd.content_ids = ids;
@@ -95,32 +104,53 @@ export function mapEvent<K extends HandledEventName>(
       const line = data.cartLine as CartLine | null | undefined;
       if (!line) return base;
       const cd: MappedCustomData = { ...money(line.cost?.totalAmount) };
-      if (cd.value === undefined && line.merchandise?.price && line.quantity > 0) {
+      if (
+        cd.value === undefined &&
+        line.merchandise?.price &&
+        line.quantity > 0
+      ) {
         const unit = money(line.merchandise.price);
-        if (unit.value !== undefined) cd.value = round(unit.value * line.quantity);
+        if (unit.value !== undefined)
+          cd.value = round(unit.value * line.quantity);
         cd.currency ??= unit.currency;
       }
       Object.assign(
         cd,
-        contentsData([{ variant: line.merchandise, quantity: line.quantity }], opts),
+        contentsData(
+          [{ variant: line.merchandise, quantity: line.quantity }],
+          opts,
+        ),
       );
       return { ...base, customData: nonEmpty(cd) };
     }
     case "collection_viewed": {
-      const col = data.collection as { productVariants?: ProductVariant[] } | null;
+      const col = data.collection as {
+        productVariants?: ProductVariant[];
+      } | null;
       const ids = listIds(col?.productVariants, opts);
       return {
         ...base,
-        customData: ids.length ? { content_ids: ids, content_type: contentType(opts.contentIdFormat) } : undefined,
+        customData: ids.length
+          ? {
+              content_ids: ids,
+              content_type: contentType(opts.contentIdFormat),
+            }
+          : undefined,
       };
     }
     case "cart_viewed": {
-      const cart = data.cart as { cost?: { totalAmount?: MoneyV2 }; lines?: CartLine[] } | null;
+      const cart = data.cart as {
+        cost?: { totalAmount?: MoneyV2 };
+        lines?: CartLine[];
+      } | null;
       if (!cart) return base;
       const cd: MappedCustomData = {
         ...money(cart.cost?.totalAmount),
         ...contentsData(
-          (cart.lines ?? []).map((l) => ({ variant: l?.merchandise, quantity: l?.quantity })),
+          (cart.lines ?? []).map((l) => ({
+            variant: l?.merchandise,
+            quantity: l?.quantity,
+          })),
           opts,
         ),
       };
@@ -132,7 +162,8 @@ export function mapEvent<K extends HandledEventName>(
       const checkout = data.checkout as Checkout | null | undefined;
       const out: MappedEvent = { ...base, checkout: checkout ?? null };
       if (!checkout) return out;
-      const token = typeof checkout.token === "string" ? checkout.token.slice(0, 128) : "";
+      const token =
+        typeof checkout.token === "string" ? checkout.token.slice(0, 128) : "";
       if (token) out.checkoutToken = token;
       out.customData = nonEmpty(checkoutData(checkout, opts));
       if (name === "checkout_completed") {
@@ -150,21 +181,31 @@ export function mapEvent<K extends HandledEventName>(
 }
 
 function checkoutData(checkout: Checkout, opts: MapOptions): MappedCustomData {
-  // Decision 4: the customer's (presentment) money: totalPrice, else subtotalPrice.
-  const total = checkout.totalPrice ?? checkout.subtotalPrice;
+  // Decision 4: the customer's (presentment) money, as the shop's value setting picks it for the server's Purchase
+  // (decisions 110): totalPrice, or subtotalPrice (before shipping and taxes); the other when it is missing.
+  const total =
+    opts.valueMode === "subtotal"
+      ? (checkout.subtotalPrice ?? checkout.totalPrice)
+      : (checkout.totalPrice ?? checkout.subtotalPrice);
   const cd: MappedCustomData = money(total);
   if (!cd.currency) cd.currency = currencyCode(checkout.currencyCode);
   Object.assign(
     cd,
     contentsData(
-      (checkout.lineItems ?? []).map((li) => ({ variant: li?.variant, quantity: li?.quantity })),
+      (checkout.lineItems ?? []).map((li) => ({
+        variant: li?.variant,
+        quantity: li?.quantity,
+      })),
       opts,
     ),
   );
   return cd;
 }
 
-function variantData(v: ProductVariant, opts: MapOptions): MappedCustomData | undefined {
+function variantData(
+  v: ProductVariant,
+  opts: MapOptions,
+): MappedCustomData | undefined {
   const cd: MappedCustomData = { ...money(v.price) };
   Object.assign(cd, contentsData([{ variant: v, quantity: 1 }], opts));
   delete cd.num_items;
@@ -178,7 +219,10 @@ interface LineRef {
 
 /** contents (merged by id), content_ids, content_type and num_items for a list of lines. */
 function contentsData(lines: LineRef[], opts: MapOptions): MappedCustomData {
-  const byId = new Map<string, { id: string; quantity: number; item_price?: number }>();
+  const byId = new Map<
+    string,
+    { id: string; quantity: number; item_price?: number }
+  >();
   let numItems = 0;
   for (const line of lines) {
     const qty = Math.floor(Number(line?.quantity));
@@ -193,7 +237,12 @@ function contentsData(lines: LineRef[], opts: MapOptions): MappedCustomData {
     }
     if (byId.size >= MAX_ITEMS) continue;
     const price = money(line.variant?.price).value;
-    byId.set(id, price === undefined ? { id, quantity: Math.min(qty, 10_000) } : { id, quantity: Math.min(qty, 10_000), item_price: price });
+    byId.set(
+      id,
+      price === undefined
+        ? { id, quantity: Math.min(qty, 10_000) }
+        : { id, quantity: Math.min(qty, 10_000), item_price: price },
+    );
   }
   const cd: MappedCustomData = {};
   if (byId.size) {
@@ -205,7 +254,10 @@ function contentsData(lines: LineRef[], opts: MapOptions): MappedCustomData {
   return cd;
 }
 
-function listIds(variants: ProductVariant[] | null | undefined, opts: MapOptions): string[] {
+function listIds(
+  variants: ProductVariant[] | null | undefined,
+  opts: MapOptions,
+): string[] {
   const ids: string[] = [];
   for (const v of variants ?? []) {
     const id = idOf(v, opts);
@@ -215,22 +267,32 @@ function listIds(variants: ProductVariant[] | null | undefined, opts: MapOptions
   return ids;
 }
 
-function idOf(v: ProductVariant | null | undefined, opts: MapOptions): string | null {
+function idOf(
+  v: ProductVariant | null | undefined,
+  opts: MapOptions,
+): string | null {
   if (!v) return null;
   const id = contentId(
     opts.contentIdFormat,
-    { productId: v.product?.id ?? null, variantId: v.id ?? null, sku: v.sku ?? null },
+    {
+      productId: v.product?.id ?? null,
+      variantId: v.id ?? null,
+      sku: v.sku ?? null,
+    },
     opts.catalogCountry,
   );
   return id && id.length <= 200 ? id : null;
 }
 
-
-function money(m: MoneyV2 | null | undefined): { value?: number; currency?: string } {
+function money(m: MoneyV2 | null | undefined): {
+  value?: number;
+  currency?: string;
+} {
   const out: { value?: number; currency?: string } = {};
   if (!m) return out;
   const amount = typeof m.amount === "number" ? m.amount : Number(m.amount);
-  if (Number.isFinite(amount) && amount >= 0 && amount <= 1e9) out.value = round(amount);
+  if (Number.isFinite(amount) && amount >= 0 && amount <= 1e9)
+    out.value = round(amount);
   const currency = currencyCode(m.currencyCode);
   if (currency) out.currency = currency;
   return out;
@@ -247,6 +309,8 @@ function round(n: number): number {
   return Math.round(n * 1000) / 1000;
 }
 
-function nonEmpty(cd: MappedCustomData | undefined): MappedCustomData | undefined {
+function nonEmpty(
+  cd: MappedCustomData | undefined,
+): MappedCustomData | undefined {
   return cd && Object.keys(cd).length > 0 ? cd : undefined;
 }

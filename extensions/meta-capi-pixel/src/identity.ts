@@ -1,15 +1,19 @@
-// Meta's browser ids, kept in first-party cookies on the storefront (never hashed):
+// Meta's browser ids, kept in first-party cookies on the storefront (never hashed; formats in
+// app/core/wire/cookies.ts, any of which is kept as it is):
 //   _fbp = fb.1.<creation ms>.<random int 1..2147483647>   (created here when absent)
 //   _fbc = fb.1.<creation ms>.<fbclid>                      (from ?fbclid= in the page URL)
 // Rules (Meta's fbp-and-fbc docs): fbclid is case-sensitive; set _fbc only when absent or when its fbclid
 // differs; ignore fbclid values over 500 characters; both cookies live 90 days.
 // Cookies are read once and then served from memory.
 
-// Same patterns as FBP_PATTERN / FBC_PATTERN in app/capi/browserEvent.ts (values are not imported from there so
-// zod stays out of the bundle; the pixel tests validate every posted body with the real schema).
-const FBP_RE = /^fb\.\d\.\d{10,14}\.\d{1,20}$/;
-const FBC_RE = /^fb\.\d\.\d{10,14}\.\S{1,500}$/;
-const MAX_FBCLID = 500;
+import {
+  FBC_PATTERN,
+  FBP_PATTERN,
+  clickIdOfFbc,
+  fbcOfClickId,
+  isClickId,
+} from "../../../app/core/wire";
+
 const NINETY_DAYS_S = 90 * 24 * 60 * 60;
 
 export interface CookieJar {
@@ -31,17 +35,14 @@ export function fbclidFromUrl(href: string | null | undefined): string | null {
   } catch {
     return null;
   }
-  if (!value || value.length > MAX_FBCLID) return null;
-  // must survive as a cookie value and match \S: no spaces, separators or quotes
-  return /^[\x21-\x7e]+$/.test(value) && !/[;,"\\]/.test(value) ? value : null;
+  return value && isClickId(value) ? value : null;
 }
 
-export function fbclidOfFbc(fbc: string | undefined): string | null {
-  const m = fbc ? /^fb\.\d\.\d+\.(.+)$/.exec(fbc) : null;
-  return m ? m[1] : null;
-}
-
-export function cookieString(name: string, value: string, nowMs: number): string {
+export function cookieString(
+  name: string,
+  value: string,
+  nowMs: number,
+): string {
   const expires = new Date(nowMs + NINETY_DAYS_S * 1000).toUTCString();
   return `${name}=${value}; expires=${expires}; max-age=${NINETY_DAYS_S}; path=/; SameSite=Lax`;
 }
@@ -91,20 +92,20 @@ export class Identity {
     if (fbp) {
       // An existing cookie is kept as it is (fbevents.js or an earlier visit set it); an unreadable one is
       // neither sent nor overwritten.
-      if (FBP_RE.test(fbp)) this.ids.fbp = fbp;
+      if (FBP_PATTERN.test(fbp)) this.ids.fbp = fbp;
     } else {
       const created = `fb.1.${this.now()}.${randomFbpInt()}`;
       this.ids.fbp = created;
       await this.write("_fbp", created);
     }
     const fbc = await this.read("_fbc");
-    if (fbc && FBC_RE.test(fbc)) this.ids.fbc = fbc;
+    if (fbc && FBC_PATTERN.test(fbc)) this.ids.fbc = fbc;
   }
 
   private async adoptFbclid(href?: string | null): Promise<void> {
     const fbclid = fbclidFromUrl(href);
-    if (!fbclid || fbclidOfFbc(this.ids.fbc) === fbclid) return;
-    const fbc = `fb.1.${this.now()}.${fbclid}`;
+    if (!fbclid || clickIdOfFbc(this.ids.fbc) === fbclid) return;
+    const fbc = fbcOfClickId(fbclid, this.now());
     this.ids.fbc = fbc;
     await this.write("_fbc", fbc);
   }

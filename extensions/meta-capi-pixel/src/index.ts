@@ -1,10 +1,21 @@
-import { register } from "@shopify/web-pixels-extension";
-import type { PixelEvents, StandardEventName } from "@shopify/web-pixels-extension";
-import type { BrowserConsent, BrowserEventInput, IngestBodyInput } from "../../../app/capi/browserEvent";
+import {
+  register,
+  type PixelEvents,
+  type StandardEventName,
+} from "@shopify/web-pixels-extension";
+import {
+  type ConsentSnapshot,
+  type BrowserEventInput,
+  type IngestBodyInput,
+  type RouteFacts,
+  route,
+  safePageUrl,
+} from "../../../app/core/wire";
 import { readConfig } from "./config";
 import { mapEvent, type HandledEventName, type MappedEvent } from "./events";
-import { normalizeEmail, normalizePhone, sha256Hex } from "./hash";
+import { sha256Hex } from "./hash";
 import { Identity } from "./identity";
+import { shopperValues, type ShopperField } from "./shopper";
 import { pixelUrl, postToApp, sendPixel, type PixelHashes } from "./transport";
 
 // Meta Conversions API web pixel (strict sandbox).
@@ -18,7 +29,7 @@ import { pixelUrl, postToApp, sendPixel, type PixelHashes } from "./transport";
 // `register` comes from @shopify/web-pixels-extension, which calls the runtime's global
 // `shopify.extend("WebPixel::Render", fn)`; the bundle therefore expects that global (see scripts/build-pixel.ts).
 
-type Consent = BrowserConsent;
+type Consent = ConsentSnapshot;
 const CONSENT_KEYS = [
   "marketingAllowed",
   "analyticsProcessingAllowed",
@@ -38,34 +49,87 @@ function nextConsent(prev: Consent, src: unknown): Consent {
   return out;
 }
 
-/** http(s) URL of at most 2048 characters (a longer one loses its query), else null. */
+/**
+ * The page's http(s) URL in its safe form (no checkout token or other private link, for Meta's dl/rl and the app:
+ * decisions 36), at most 2048 characters (a longer one loses its query), else null.
+ */
 function wireUrl(href: unknown): string | null {
   if (typeof href !== "string" || !href) return null;
-  try {
-    const u = new URL(href);
-    if (u.protocol !== "https:" && u.protocol !== "http:") return null;
-    if (href.length <= 2048) return href;
-    return `${u.origin}${u.pathname}`.slice(0, 2048);
-  } catch {
-    return null;
-  }
+  const safe = safePageUrl(href);
+  if (safe === null || safe.length <= 2048) return safe;
+  const u = new URL(safe);
+  return `${u.origin}${u.pathname}`.slice(0, 2048);
+}
+
+/**
+ * The app sends a browser's events only once it has stored a PageView from it (decisions 39): a page's other posts
+ * wait for the answer to its PageView's, at most this long (a page whose PageView was not posted does not wait).
+ */
+const PAGE_VIEW_WAIT_MS = 1000;
+
+/**
+ * What the shopper's event says of itself for routing (decisions 136): a checkout's market and country (its
+ * localization, else its shipping or billing address), the event's currency; storefront events are the online store's.
+ */
+function routeFacts(mapped: MappedEvent): RouteFacts {
+  const checkout = mapped.checkout as
+    | {
+        localization?: {
+          market?: { handle?: unknown } | null;
+          country?: { isoCode?: unknown } | null;
+        } | null;
+        shippingAddress?: { countryCode?: unknown } | null;
+        billingAddress?: { countryCode?: unknown } | null;
+      }
+    | null
+    | undefined;
+  const text = (v: unknown) => (typeof v === "string" && v ? v : null);
+  const country =
+    text(checkout?.localization?.country?.isoCode) ??
+    text(checkout?.shippingAddress?.countryCode) ??
+    text(checkout?.billingAddress?.countryCode);
+  return {
+    market: text(checkout?.localization?.market?.handle),
+    country: country && country.toUpperCase(),
+    currency: mapped.customData?.currency ?? null,
+    channel: "online_store",
+  };
 }
 
 function eventTimeMs(timestamp: unknown, fallback: number): number {
   const t = typeof timestamp === "string" ? Date.parse(timestamp) : NaN;
   // a clock far off (more than a day) is not trusted: use the current time
-  return Number.isFinite(t) && Math.abs(t - fallback) < 86_400_000 ? t : fallback;
+  return Number.isFinite(t) && Math.abs(t - fallback) < 86_400_000
+    ? t
+    : fallback;
 }
 
 register(({ analytics, browser, init, settings, customerPrivacy }) => {
   const cfg = readConfig(settings);
-  const shop = String(init?.data?.shop?.myshopifyDomain ?? "").trim().toLowerCase();
+  const shop = String(init?.data?.shop?.myshopifyDomain ?? "")
+    .trim()
+    .toLowerCase();
   const landingHref = init?.context?.document?.location?.href;
   // Privacy first: without a readable snapshot, marketing counts as not allowed.
-  let consent: Consent = nextConsent({ marketingAllowed: false }, init?.customerPrivacy);
+  let consent: Consent = nextConsent(
+    { marketingAllowed: false },
+    init?.customerPrivacy,
+  );
   let checkoutToken: string | undefined;
   let clientId: string | undefined;
   let lastConsentPost = "";
+  /** Settles when this page's PageView post has been answered, or was not made. */
+  let pageViewAnswered: Promise<unknown> = Promise.resolve();
+
+  function afterPageView(): Promise<unknown> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise(
+      (resolve) => (timer = setTimeout(resolve, PAGE_VIEW_WAIT_MS)),
+    );
+    return Promise.race([pageViewAnswered, timeout]).finally(() =>
+      clearTimeout(timer),
+    );
+  }
 
   const identity = new Identity({
     get: (name) => browser.cookie.get(name),
@@ -77,7 +141,13 @@ register(({ analytics, browser, init, settings, customerPrivacy }) => {
 
   function postConsent(): void {
     if (!canPost()) return;
-    const body: IngestBodyInput = { v: 1, kind: "consent", shop, key: cfg.shopKey, consent: { ...consent } };
+    const body: IngestBodyInput = {
+      v: 1,
+      kind: "consent",
+      shop,
+      key: cfg.shopKey,
+      consent: { ...consent },
+    };
     if (checkoutToken) body.checkout_token = checkoutToken;
     if (clientId) body.client_id = clientId;
     const fingerprint = JSON.stringify(body);
@@ -86,28 +156,33 @@ register(({ analytics, browser, init, settings, customerPrivacy }) => {
     postToApp(cfg.ingestUrl!, body);
   }
 
+  // A logged-in shopper is known on every page (decisions 109). Fields may be null without protected customer data
+  // access: fewer keys, never an error.
+  const customer = init?.data?.customer;
+
   async function hashKeys(mapped: MappedEvent): Promise<PixelHashes> {
-    const c = mapped.checkout;
-    if (!c) return {};
-    // Fields may be null without protected customer data access: fewer keys, never an error.
-    const email = normalizeEmail(c.email);
-    const phone =
-      normalizePhone(c.phone) ??
-      normalizePhone(c.smsMarketingPhone) ??
-      normalizePhone(c.shippingAddress?.phone) ??
-      normalizePhone(c.billingAddress?.phone);
-    const [em, ph] = await Promise.all([email ? sha256Hex(email) : null, phone ? sha256Hex(phone) : null]);
+    const values = Object.entries(shopperValues(customer, mapped.checkout));
+    const hashes = await Promise.all(values.map(([, v]) => sha256Hex(v)));
     const out: PixelHashes = {};
-    if (em) out.em = em;
-    if (ph) out.ph = ph;
+    values.forEach(([field], i) => {
+      if (hashes[i]) out[field as ShopperField] = hashes[i];
+    });
     return out;
   }
 
-  async function handle<K extends HandledEventName>(name: K, event: PixelEvents[K]): Promise<void> {
+  async function handle<K extends HandledEventName>(
+    name: K,
+    event: PixelEvents[K],
+  ): Promise<void> {
+    // Set before the first await, so that the page's next events (published right after) wait for this one.
+    let pageViewPosted: ((posted?: Promise<unknown>) => void) | undefined;
+    if (name === "page_viewed")
+      pageViewAnswered = new Promise((resolve) => (pageViewPosted = resolve));
     try {
       const mapped = mapEvent(name, event, cfg);
       if (!mapped) return;
-      if (typeof event.clientId === "string" && event.clientId) clientId = event.clientId.slice(0, 128);
+      if (typeof event.clientId === "string" && event.clientId)
+        clientId = event.clientId.slice(0, 128);
       if (mapped.checkoutToken) checkoutToken = mapped.checkoutToken;
       if (!consent.marketingAllowed) {
         // Only the consent state, so a later order of this checkout knows the visitor said no (decision 3).
@@ -116,7 +191,10 @@ register(({ analytics, browser, init, settings, customerPrivacy }) => {
       }
 
       const href = event.context?.document?.location?.href ?? landingHref;
-      const [ids, hashes] = await Promise.all([identity.ensure(href), hashKeys(mapped)]);
+      const [ids, hashes] = await Promise.all([
+        identity.ensure(href),
+        hashKeys(mapped),
+      ]);
       if (!consent.marketingAllowed) {
         // consent withdrawn while the ids were read
         if (mapped.checkoutToken) postConsent();
@@ -125,7 +203,10 @@ register(({ analytics, browser, init, settings, customerPrivacy }) => {
 
       const now = Date.now();
       const tsMs = eventTimeMs(event.timestamp, now);
-      const sourceUrl = wireUrl(href) ?? wireUrl(landingHref) ?? (shop ? `https://${shop}/` : null);
+      const sourceUrl =
+        wireUrl(href) ??
+        wireUrl(landingHref) ??
+        (shop ? `https://${shop}/` : null);
       if (!sourceUrl) return;
       const wire: BrowserEventInput = {
         event_name: mapped.eventName,
@@ -142,21 +223,47 @@ register(({ analytics, browser, init, settings, customerPrivacy }) => {
       if (mapped.checkoutToken) wire.checkout_token = mapped.checkoutToken;
       if (mapped.orderId) wire.order_id = mapped.orderId;
       if (mapped.customData) wire.custom_data = mapped.customData;
-      if (hashes.em || hashes.ph) {
+      const fields = Object.keys(hashes) as ShopperField[];
+      if (fields.length > 0) {
         wire.user_data = {};
-        if (hashes.em) wire.user_data.em = [hashes.em];
-        if (hashes.ph) wire.user_data.ph = [hashes.ph];
+        for (const field of fields) wire.user_data[field] = [hashes[field]!];
       }
 
-      if (canPost()) postToApp(cfg.ingestUrl!, { v: 1, kind: "event", shop, key: cfg.shopKey, event: wire });
-
       // A Purchase without an order id cannot carry the server's purchase_<n>: Meta could not deduplicate it.
-      const dedupable = mapped.eventName !== "Purchase" || Boolean(mapped.orderId);
-      if (cfg.browserPixel && cfg.pixelId && dedupable) {
-        sendPixel(pixelUrl(cfg.pixelId, wire, tsMs, hashes, consent.saleOfDataAllowed === false));
+      const dedupable =
+        mapped.eventName !== "Purchase" || Boolean(mapped.orderId);
+      // The browser copy goes to each dataset whose rule takes the event, with the server's event id (decisions 136).
+      if (cfg.browserPixel && dedupable)
+        for (const dataset of route(cfg.datasets, routeFacts(mapped)))
+          sendPixel(
+            pixelUrl(
+              dataset.id,
+              wire,
+              tsMs,
+              hashes,
+              consent.saleOfDataAllowed === false,
+            ),
+          );
+
+      if (!canPost()) return;
+      const post = () =>
+        postToApp(cfg.ingestUrl!, {
+          v: 1,
+          kind: "event",
+          shop,
+          key: cfg.shopKey,
+          event: wire,
+        });
+      if (pageViewPosted) pageViewPosted(post());
+      else {
+        // A browser Purchase only brings its checkout's context, which needs no page view: it does not wait.
+        if (mapped.eventName !== "Purchase") await afterPageView();
+        post();
       }
     } catch {
       // a pixel must never break the storefront
+    } finally {
+      pageViewPosted?.();
     }
   }
 
@@ -179,7 +286,8 @@ register(({ analytics, browser, init, settings, customerPrivacy }) => {
     try {
       const before = consent.marketingAllowed;
       consent = nextConsent(consent, event?.customerPrivacy);
-      if (!before && consent.marketingAllowed) void identity.ensure(landingHref);
+      if (!before && consent.marketingAllowed)
+        void identity.ensure(landingHref);
       postConsent();
     } catch {
       // ignore

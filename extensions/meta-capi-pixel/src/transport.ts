@@ -1,4 +1,8 @@
-import type { BrowserEventInput, IngestBodyInput } from "../../../app/capi/browserEvent";
+import type {
+  BrowserEventInput,
+  IngestBodyInput,
+} from "../../../app/core/wire";
+import type { ShopperField } from "./shopper";
 
 // The two ways out of the sandbox. Both are fire-and-forget `fetch(..., { keepalive: true })`
 // (browser.sendBeacon is deprecated in the Web Pixels API).
@@ -9,10 +13,8 @@ const MAX_PIXEL_URL = 7800;
 /** keepalive bodies share a 64 KiB in-flight budget per page. */
 const MAX_POST_CHARS = 60_000;
 
-export interface PixelHashes {
-  em?: string;
-  ph?: string;
-}
+/** The shopper's hashed keys, sent as Meta's advanced matching (`ud[...]`). */
+export type PixelHashes = Partial<Record<ShopperField, string>>;
 
 /**
  * Meta's image-pixel request for one event (`eid` is the dedup key shared with the server's event_id).
@@ -39,14 +41,18 @@ export function pixelUrl(
     if (cd) {
       if (cd.value !== undefined) p.set("cd[value]", String(cd.value));
       if (cd.currency) p.set("cd[currency]", cd.currency);
-      if (withIds && cd.content_ids?.length) p.set("cd[content_ids]", JSON.stringify(cd.content_ids));
-      if (cd.content_type && (withIds || withContents)) p.set("cd[content_type]", cd.content_type);
-      if (withContents && cd.contents?.length) p.set("cd[contents]", JSON.stringify(cd.contents));
-      if (cd.num_items !== undefined) p.set("cd[num_items]", String(cd.num_items));
+      if (withIds && cd.content_ids?.length)
+        p.set("cd[content_ids]", JSON.stringify(cd.content_ids));
+      if (cd.content_type && (withIds || withContents))
+        p.set("cd[content_type]", cd.content_type);
+      if (withContents && cd.contents?.length)
+        p.set("cd[contents]", JSON.stringify(cd.contents));
+      if (cd.num_items !== undefined)
+        p.set("cd[num_items]", String(cd.num_items));
       if (cd.search_string) p.set("cd[search_string]", cd.search_string);
     }
-    if (hashes.em) p.set("ud[em]", hashes.em);
-    if (hashes.ph) p.set("ud[ph]", hashes.ph);
+    for (const [field, hash] of Object.entries(hashes))
+      if (hash) p.set(`ud[${field}]`, hash);
     if (ldu) {
       p.set("dpo", "LDU");
       p.set("dpoco", "0");
@@ -66,22 +72,33 @@ export function sendPixel(url: string): void {
 
 /**
  * POST to the app as a CORS simple request: a string body (text/plain;charset=UTF-8 by default) and NO custom
- * headers, so no preflight; the answer is not read.
+ * headers, so no preflight; the answer is not read. Settles (never rejects) when the answer or an error comes.
  */
-export function postToApp(ingestUrl: string, body: IngestBodyInput): void {
+export function postToApp(
+  ingestUrl: string,
+  body: IngestBodyInput,
+): Promise<unknown> {
   let text = JSON.stringify(body);
-  if (text.length > MAX_POST_CHARS && body.kind === "event" && body.event.custom_data) {
+  if (
+    text.length > MAX_POST_CHARS &&
+    body.kind === "event" &&
+    body.event.custom_data
+  ) {
     const { contents: _c, ...rest } = body.event.custom_data;
-    text = JSON.stringify({ ...body, event: { ...body.event, custom_data: rest } });
+    text = JSON.stringify({
+      ...body,
+      event: { ...body.event, custom_data: rest },
+    });
   }
-  send(ingestUrl, { method: "POST", body: text, keepalive: true });
+  return send(ingestUrl, { method: "POST", body: text, keepalive: true });
 }
 
-function send(url: string, init: RequestInit): void {
+function send(url: string, init: RequestInit): Promise<unknown> {
   try {
     const p = fetch(url, init);
-    if (p && typeof p.catch === "function") p.catch(() => undefined);
+    if (p && typeof p.catch === "function") return p.catch(() => undefined);
   } catch {
     // never let a network problem surface in the storefront
   }
+  return Promise.resolve();
 }

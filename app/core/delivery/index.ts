@@ -1,0 +1,6 @@
+// Sending the outbox to Meta: the dispatcher (batches, retries, pause, bisection) and the pause notice.
+// Other folders import this face only.
+
+export { Dispatcher } from "./dispatcher";
+export { explainPause, notifyPause } from "./pauseNotice";
+export type { Mailer, MailMessage } from "./pauseNotice";

@@ -1,0 +1,5 @@
+import { remixRoute } from "../http/routes.server";
+
+// `npm run dev`: an adapter of the route table (app/http/routes.server.ts), which the production server serves itself.
+export const action = remixRoute("/webhooks/orders/updated");
+export const loader = action;

@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "Shop" ADD COLUMN     "primaryDomain" TEXT,
+ADD COLUMN     "shopifyId" TEXT;

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "BrowserContext" ADD COLUMN     "clientId" TEXT;
