@@ -94,18 +94,19 @@ export function createDispatcher(): Dispatcher {
       : undefined,
     // Not awaited: a slow mail server must not hold up the dispatcher's other shops.
     onPause: mailer
-      ? (shop, failure) => {
-          notifyPause(prisma, mailer, shop, failure, {
+      ? (shop, target, failure) => {
+          const who = target.own
+            ? shop.domain
+            : `${shop.domain} (dataset ${target.pixelId})`;
+          notifyPause(prisma, mailer, shop, target, failure, {
             adminUrl: adminUrl(shop.domain),
           }).then(
             (outcome) =>
               outcome === "sent" &&
-              console.log(
-                `[notice] ${shop.domain}: pause notice e-mailed to the shop`,
-              ),
+              console.log(`[notice] ${who}: pause notice e-mailed to the shop`),
             (err: Error) =>
               console.error(
-                `[notice] ${shop.domain}: the pause notice could not be sent: ${err.message}`,
+                `[notice] ${who}: the pause notice could not be sent: ${err.message}`,
               ),
           );
         }
@@ -118,7 +119,7 @@ export function checkDeps(): CheckDeps {
   return {
     db: prisma,
     keyRing: keyRing(),
-    graph: graphFor,
+    graph: (version) => graphConfigFromEnv(process.env, { version }),
     mailer: mailerFromEnv(process.env),
     adminUrl,
     log: (line) => console.log(line),

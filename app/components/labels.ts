@@ -285,3 +285,41 @@ export function ruleText(rule: RoutingRule): string {
       return `Sales channels: ${rule.values.map((c) => CHANNEL_LABEL[c] ?? c).join(", ")}`;
   }
 }
+
+/** The daily check's token verdicts that call for a warning (decisions 126): Home's and each destination's. */
+export const TOKEN_WARNING: Record<
+  string,
+  { tone: "warning" | "critical"; title: string }
+> = {
+  expiring: { tone: "warning", title: "Your Meta access token expires soon" },
+  invalid: {
+    tone: "critical",
+    title: "Meta no longer accepts your access token",
+  },
+  no_access: {
+    tone: "critical",
+    title: "Your access token can no longer reach the Meta dataset",
+  },
+};
+
+/** What a token warning asks the merchant to do (a further dataset's names the Destinations page instead). */
+export const NEW_TOKEN_FIX =
+  "Generate a new System User token (Business Settings › Users › System users › Generate new token) and save it " +
+  "on the Connect page before then: events are kept meanwhile.";
+
+/** The daily check's token verdict in one line. */
+export function tokenStatusText(c: {
+  tokenStatus: string;
+  tokenExpiresAt: string | null;
+  tokenDetail: string | null;
+}): string {
+  if (c.tokenStatus === "ok")
+    return c.tokenExpiresAt
+      ? `Valid until ${formatDateTime(c.tokenExpiresAt)}`
+      : "Valid, never expires";
+  if (c.tokenStatus === "expiring" && c.tokenExpiresAt)
+    return `Expires ${formatDateTime(c.tokenExpiresAt)}`;
+  if (c.tokenStatus === "unknown")
+    return `Meta could not be asked: ${c.tokenDetail ?? ""}`;
+  return TOKEN_WARNING[c.tokenStatus]?.title ?? c.tokenStatus;
+}

@@ -6,5 +6,6 @@ export type {
   OutboxEvent,
   Shop,
   Destination,
+  DatasetCheck,
   BrowserContext,
 } from ".prisma/client-sqlite";

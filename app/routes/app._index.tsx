@@ -56,6 +56,9 @@ import {
   RATING,
   reasonLabel,
   timeAgo,
+  NEW_TOKEN_FIX,
+  TOKEN_WARNING,
+  tokenStatusText,
 } from "../components/labels";
 import { pageTitle } from "../components/title";
 import { SetupGuide } from "../components/SetupGuide";
@@ -135,7 +138,7 @@ export const loader = async ({ request }: LoaderFunctionArgs) => {
   const pause = shop.pausedReason ? explainPause(shop.pausedReason) : null;
   const testCode = activeTestEventCode(shop, settings, now);
   const total = insights.totalCounts(counts);
-  const check = await readDatasetCheck(prisma, shop);
+  const check = await readDatasetCheck(prisma, shop.id, shop.pixelId);
 
   return {
     window,
@@ -1066,21 +1069,6 @@ function MissingKeys({ coverage }: { coverage: Data["coverage"][number] }) {
   );
 }
 
-const TOKEN_WARNING: Record<
-  string,
-  { tone: "warning" | "critical"; title: string }
-> = {
-  expiring: { tone: "warning", title: "Your Meta access token expires soon" },
-  invalid: {
-    tone: "critical",
-    title: "Meta no longer accepts your access token",
-  },
-  no_access: {
-    tone: "critical",
-    title: "Your access token can no longer reach the Meta dataset",
-  },
-};
-
 /** The daily check's warnings (decisions 126, 127): a token about to stop, and another sender on the dataset. */
 function CheckAlerts({ d }: { d: Data }) {
   const c = d.check;
@@ -1099,9 +1087,7 @@ function CheckAlerts({ d }: { d: Data }) {
               {c.tokenStatus === "expiring" && c.tokenExpiresAt
                 ? `It stops working on ${formatDateTime(c.tokenExpiresAt)}. `
                 : "Sending will pause at the next delivery. "}
-              Generate a new System User token (Business Settings › Users ›
-              System users › Generate new token) and save it on the Connect page
-              before then: events are kept meanwhile.
+              {NEW_TOKEN_FIX}
             </p>
             {c.tokenDetail && <p>Meta&apos;s answer: {c.tokenDetail}</p>}
           </BlockStack>
@@ -1183,15 +1169,7 @@ function MetaVerdict({ d }: { d: Data }) {
         {c && (
           <Labelled label="Access token">
             <Text as="p" variant="bodyMd">
-              {c.tokenStatus === "ok"
-                ? c.tokenExpiresAt
-                  ? `Valid until ${formatDateTime(c.tokenExpiresAt)}`
-                  : "Valid, never expires"
-                : c.tokenStatus === "expiring"
-                  ? `Expires ${formatDateTime(c.tokenExpiresAt!)}`
-                  : c.tokenStatus === "unknown"
-                    ? `Meta could not be asked: ${c.tokenDetail ?? ""}`
-                    : (TOKEN_WARNING[c.tokenStatus]?.title ?? c.tokenStatus)}
+              {tokenStatusText(c)}
             </Text>
           </Labelled>
         )}

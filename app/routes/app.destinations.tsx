@@ -26,7 +26,7 @@ import { useAppBridge } from "@shopify/app-bridge-react";
 import { FormSaveBar } from "../components/FormSaveBar";
 import { authenticate } from "../shopify.server";
 import prisma, { outbox } from "../db.server";
-import { connectDeps, wakeDispatcher } from "../runtime.server";
+import { checkDeps, connectDeps, wakeDispatcher } from "../runtime.server";
 import {
   ensureShop,
   maskToken,
@@ -37,23 +37,58 @@ import {
   testTarget,
 } from "../core/shops";
 import { backlogByDataset } from "../core/insights";
-import { explainPause } from "../core/delivery";
+import { explainPause, fixFor } from "../core/delivery";
+import {
+  checkNow,
+  readDatasetChecks,
+  type DatasetCheckView,
+} from "../core/checks";
 import { shopChanged } from "../http/shopCache.server";
 import { syncWebPixel } from "../webPixel.server";
-import { formatDateTime, formatNumber, ruleText } from "../components/labels";
+import {
+  eventLabel,
+  formatDateTime,
+  formatNumber,
+  ruleText,
+  NEW_TOKEN_FIX,
+  TOKEN_WARNING,
+  tokenStatusText,
+} from "../components/labels";
+import { Labelled } from "../components/Section";
 import { pageTitle } from "../components/title";
 
 // The Meta datasets a shop sends to (decisions 130-135): its own (Connect Meta) and further destinations, each with
-// its routing rule and health; add, edit, test, remove. The core validates; this page only maps the form.
+// its routing rule, health and Meta's daily check (decisions 160); add, edit, test, check, remove. The core
+// validates; this page only maps the form.
 
 export const meta = pageTitle("Destinations");
+
+/** A dataset's last check as the page shows it (no token, no Meta counts beyond the flags). */
+function checkView(c: DatasetCheckView | undefined, own: boolean) {
+  if (!c) return null;
+  return {
+    checkedAt: c.checkedAt.toISOString(),
+    tokenStatus: c.tokenStatus,
+    tokenExpiresAt: c.tokenExpiresAt?.toISOString() ?? null,
+    tokenDetail: c.tokenDetail,
+    tokenFix: fixFor(NEW_TOKEN_FIX, own),
+    quality: c.quality.map((q) => ({
+      eventName: q.eventName,
+      matchScore: q.matchScore,
+    })),
+    qualityError: c.qualityError,
+    senders: c.senders,
+    sendersError: c.sendersError,
+  };
+}
 
 export const loader = async ({ request }: LoaderFunctionArgs) => {
   const { session } = await authenticate.admin(request);
   const shop = await ensureShop(prisma, session.shop);
-  const [targets, backlog] = await Promise.all([
+  const [targets, backlog, checks] = await Promise.all([
     sendTargets(prisma, shop),
     backlogByDataset(prisma, shop.id),
+    readDatasetChecks(prisma, shop.id),
   ]);
   const now = Date.now();
   // Tokens never leave the server: the page gets their last four characters only.
@@ -71,13 +106,14 @@ export const loader = async ({ request }: LoaderFunctionArgs) => {
       graphApiVersion: t.graphApiVersion ?? "",
       rule: t.rule,
       ruleText: ruleText(t.rule),
-      pause: t.pausedReason ? explainPause(t.pausedReason) : null,
+      pause: t.pausedReason ? explainPause(t.pausedReason, t.own) : null,
       backingOffUntil:
         t.sendNotBefore && t.sendNotBefore.getTime() > now
           ? t.sendNotBefore.toISOString()
           : null,
       lastDeliveryAt: t.lastDeliveryAt?.toISOString() ?? null,
       backlog: backlog.get(t.id) ?? 0,
+      check: checkView(t.pixelId ? checks.get(t.pixelId) : undefined, t.own),
     })),
   };
 };
@@ -122,6 +158,12 @@ export const action = async ({ request }: ActionFunctionArgs) => {
     const removed = await removeDestination(prisma, outbox(), shop.id, id);
     if (removed) await changed();
     return { intent, ok: removed } as const;
+  }
+  if (intent === "check") {
+    const check = await checkNow(checkDeps(), shop.id, targetId);
+    return check
+      ? ({ intent, ok: true } as const)
+      : ({ intent, ok: false, error: "No such destination." } as const);
   }
   if (intent === "test") {
     const targets = await sendTargets(prisma, shop);
@@ -220,6 +262,11 @@ export default function DestinationsPage() {
       shopify.toast.show("Destination saved");
     } else if (actionData.intent === "remove" && actionData.ok)
       shopify.toast.show("Destination removed");
+    else if (actionData.intent === "check")
+      shopify.toast.show(
+        actionData.ok ? "Checked with Meta" : "No such destination",
+        { isError: !actionData.ok },
+      );
     else if (actionData.intent === "test")
       shopify.toast.show(
         actionData.ok
@@ -244,7 +291,7 @@ export default function DestinationsPage() {
         ? ruleError(fieldErrors, name === "ruleCountries")
         : undefined),
   });
-  const act = (intent: "test" | "remove", id: string) =>
+  const act = (intent: "test" | "check" | "remove", id: string) =>
     submit({ intent, id }, { method: "post" });
 
   return (
@@ -290,6 +337,7 @@ export default function DestinationsPage() {
                   d={d}
                   onEdit={() => open(d)}
                   onTest={() => act("test", d.id)}
+                  onCheck={() => act("check", d.id)}
                   onRemove={() => act("remove", d.id)}
                   busy={busy}
                 />
@@ -417,12 +465,14 @@ function DestinationCard({
   d,
   onEdit,
   onTest,
+  onCheck,
   onRemove,
   busy,
 }: {
   d: Destination;
   onEdit(): void;
   onTest(): void;
+  onCheck(): void;
   onRemove(): void;
   busy: boolean;
 }) {
@@ -450,6 +500,9 @@ function DestinationCard({
             <Button onClick={onTest} disabled={busy}>
               Test
             </Button>
+            <Button onClick={onCheck} disabled={busy}>
+              Check now
+            </Button>
             {!d.own && (
               <Button tone="critical" onClick={onRemove} disabled={busy}>
                 Remove
@@ -472,7 +525,73 @@ function DestinationCard({
           · {formatNumber(d.backlog)} waiting ·{" "}
           <RemixLink to={`/app/events?dataset=${d.logId}`}>Event log</RemixLink>
         </Text>
+        <DatasetCheck d={d} />
       </BlockStack>
     </Card>
+  );
+}
+
+/** The dataset's last daily check (decisions 126-128, 160), as Home shows the own dataset's. */
+function DatasetCheck({ d }: { d: Destination }) {
+  const c = d.check;
+  if (!c)
+    return (
+      <Text as="p" tone="subdued">
+        Not checked with Meta yet: checked once a day, or with Check now.
+      </Text>
+    );
+  // A paused dataset's banner already says what to fix (decisions 126).
+  const warning = d.pause ? undefined : TOKEN_WARNING[c.tokenStatus];
+  return (
+    <BlockStack gap="200">
+      {warning && (
+        <Banner tone={warning.tone} title={warning.title}>
+          <BlockStack gap="200">
+            <p>
+              {c.tokenStatus === "expiring" && c.tokenExpiresAt
+                ? `It stops working on ${formatDateTime(c.tokenExpiresAt)}. `
+                : "Sending to this dataset will pause at its next delivery. "}
+              {c.tokenFix}
+            </p>
+            {c.tokenDetail && <p>Meta&apos;s answer: {c.tokenDetail}</p>}
+          </BlockStack>
+        </Banner>
+      )}
+      <Labelled label={`Meta's check · ${formatDateTime(c.checkedAt)}`}>
+        <Text as="p">Access token: {tokenStatusText(c)}</Text>
+        <Text as="p">
+          Meta&apos;s match quality:{" "}
+          {c.quality.length > 0
+            ? c.quality
+                .map(
+                  (q) =>
+                    `${eventLabel(q.eventName)} ${q.matchScore === null ? "–" : q.matchScore.toFixed(1)}`,
+                )
+                .join(" · ")
+            : "no verdict on this app's events yet"}
+        </Text>
+      </Labelled>
+      {c.qualityError && <Banner tone="warning">{c.qualityError}</Banner>}
+      {c.sendersError && <Banner tone="warning">{c.sendersError}</Banner>}
+      {c.senders.length > 0 && (
+        <Banner
+          tone="warning"
+          title="Another integration seems to send the same events to this dataset"
+        >
+          <p>
+            Meta counted clearly more events than this app sent:{" "}
+            {c.senders
+              .slice(0, 3)
+              .map(
+                (f) =>
+                  `${f.day} ${eventLabel(f.eventName)} (${f.source}) Meta ${formatNumber(f.meta)}, this app ${formatNumber(f.ours)}`,
+              )
+              .join("; ")}
+            . Double counting inflates the conversions Meta reports; Home
+            explains how to find the other sender.
+          </p>
+        </Banner>
+      )}
+    </BlockStack>
   );
 }

@@ -9,7 +9,7 @@ import {
   TOKEN,
   type Scenario,
 } from "../support/scenario";
-import { adminData } from "../support/shopifyAdmin";
+import { adminData, adminPage } from "../support/shopifyAdmin";
 import { bodyOf, headerOf, startSmtp } from "../support/smtp";
 
 // Issue 17, parts 2-4 (decisions 126-129): the daily check of a shop's dataset against the fake Graph API's
@@ -273,3 +273,281 @@ describe.each(databaseKinds())("dataset checks on %s", (kind) => {
     await s.graph.waitForEvents(1, 15_000);
   });
 });
+
+// Decisions 160-161: the same checks for each further destination, with its own dataset id, token and Graph version;
+// its warnings name it, and the Destinations page shows each dataset's last check.
+const PIXEL_B = "444000111222333";
+const TOKEN_B = "EAAGbDATASETcheckTOKEN0123456789abcd";
+const PIXEL_C = "666000111222333";
+const TOKEN_C = "EAAGcDATASETcheckTOKEN0123456789wxyz";
+const DESTINATIONS = "routes/app.destinations";
+
+describe.each(databaseKinds())(
+  "dataset checks of further destinations on %s",
+  (kind) => {
+    let smtp: Awaited<ReturnType<typeof startSmtp>>;
+    let s: Scenario;
+    let shopId: string;
+    let b: string;
+    let c: string;
+
+    interface Listed {
+      id: string;
+      pixelId: string;
+      check: {
+        tokenStatus: string;
+        tokenExpiresAt: string | null;
+        tokenDetail: string | null;
+        tokenFix: string;
+        quality: { eventName: string; matchScore: number | null }[];
+        qualityError: string | null;
+      } | null;
+    }
+    const page = async (form?: Record<string, string>) => {
+      const res = await adminData(
+        s.app.url,
+        "/app/destinations",
+        DESTINATIONS,
+        s.shop,
+        form,
+      );
+      expect(res.status).toBe(200);
+      const text = await res.text();
+      for (const token of [TOKEN, TOKEN_B, TOKEN_C])
+        expect(text).not.toContain(token);
+      return JSON.parse(text);
+    };
+    /** Each dataset's last check as the Destinations page gives it, by dataset id. */
+    const checks = async () =>
+      Object.fromEntries(
+        ((await page()).destinations as Listed[]).map((d) => [
+          d.pixelId,
+          d.check,
+        ]),
+      );
+    const add = async (pixelId: string, token: string, version = "") => {
+      const saved = await page({
+        intent: "save",
+        id: "",
+        pixelId,
+        accessToken: token,
+        testEventCode: "",
+        graphApiVersion: version,
+        ruleKind: "all",
+      });
+      expect(saved.result).toMatchObject({ ok: true });
+      return saved.result.id as string;
+    };
+    const row = (pixelId: string) =>
+      s.app.db.datasetCheck.findUnique({
+        where: { shopId_pixelId: { shopId, pixelId } },
+      });
+
+    beforeAll(async () => {
+      smtp = await startSmtp(SMTP_PASSWORD);
+      s = await connectedShop(kind, {
+        env: {
+          SMTP_URL: `smtp://mailer:${encodeURIComponent(SMTP_PASSWORD)}@127.0.0.1:${smtp.port}`,
+          DATASET_CHECK_POLL_MS: "200",
+        },
+      });
+      shopId = (
+        await s.app.db.shop.update({
+          where: { domain: s.shop },
+          data: { contactEmail: SHOP_EMAIL },
+        })
+      ).id;
+      s.graph.addPixel(PIXEL_B, { name: "Europe dataset", token: TOKEN_B });
+      s.graph.addPixel(PIXEL_C, { name: "Wholesale dataset", token: TOKEN_C });
+      b = await add(PIXEL_B, TOKEN_B);
+      c = await add(PIXEL_C, TOKEN_C, "v23.0");
+    });
+    afterAll(async () => {
+      await s?.close();
+      await smtp?.close();
+    });
+
+    it("checks each destination by itself once a day, with its own dataset id, token and Graph version", async () => {
+      await eventually(
+        async () =>
+          (await row(PIXEL_B))?.tokenStatus === "ok" &&
+          (await row(PIXEL_C))?.tokenStatus === "ok",
+        10_000,
+        "the destinations' first daily checks",
+      );
+      const debug = s.graph.requests.filter((r) =>
+        r.path.endsWith("/debug_token"),
+      );
+      for (const token of [TOKEN_B, TOKEN_C])
+        expect(debug.some((r) => r.query.input_token === token)).toBe(true);
+      const lookupC = s.graph.requests.filter(
+        (r) => r.method === "GET" && r.path.endsWith(`/${PIXEL_C}`),
+      );
+      expect(lookupC.length).toBeGreaterThan(0);
+      for (const r of lookupC) {
+        expect(r.accessToken).toBe(TOKEN_C);
+        expect(r.version).toBe("v23.0");
+      }
+      const qualityC = s.graph.requests.find(
+        (r) =>
+          r.path.endsWith("/dataset_quality") && r.query.dataset_id === PIXEL_C,
+      );
+      expect(qualityC?.accessToken).toBe(TOKEN_C);
+      // One claim per dataset and day: several polls later, still the first check.
+      const first = (await row(PIXEL_C))!.checkedAt.getTime();
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect((await row(PIXEL_C))!.checkedAt.getTime()).toBe(first);
+      expect(smtp.received).toHaveLength(0);
+    });
+
+    it("warns once of the second destination's expiring token, naming it, and shows it on its card only", async () => {
+      const expiresAt = new Date(Date.now() + 2 * DAY_MS);
+      s.graph.setTokenInfo(TOKEN_C, { expiresAt });
+      expect(await page({ intent: "check", id: c })).toMatchObject({
+        ok: true,
+      });
+      await page({ intent: "check", id: c });
+      await eventually(
+        () => smtp.received.length >= 1,
+        5_000,
+        "the expiry warning",
+      );
+      await new Promise((r) => setTimeout(r, 500));
+      expect(smtp.received).toHaveLength(1);
+      const [mail] = smtp.received;
+      expect(mail.to).toEqual([SHOP_EMAIL]);
+      expect(headerOf(mail.text, "Subject")).toBe(
+        `The Meta access token for ${s.shop}'s dataset Wholesale dataset (${PIXEL_C}) expires on ${expiresAt.toISOString().slice(0, 10)}`,
+      );
+      const body = bodyOf(mail.text);
+      expect(body).toContain("Destinations page");
+      expect(body).not.toContain("Connect page");
+      for (const token of [TOKEN, TOKEN_B, TOKEN_C])
+        expect(body).not.toContain(token);
+
+      const shown = await checks();
+      expect(shown[PIXEL_C]).toMatchObject({ tokenStatus: "expiring" });
+      expect(shown[PIXEL_C]!.tokenFix).toContain("Destinations page");
+      expect(shown[PIXEL]).toMatchObject({ tokenStatus: "ok" });
+      expect(shown[PIXEL]!.tokenFix).toContain("Connect page");
+      expect(shown[PIXEL_B]).toMatchObject({ tokenStatus: "ok" });
+    });
+
+    it("warns when the second destination's token loses its dataset, and the other datasets stay fine and keep sending", async () => {
+      const stop = s.graph.failOn(
+        (req) => req.method === "GET" && req.path.endsWith(`/${PIXEL_C}`),
+        {
+          status: 400,
+          code: 100,
+          subcode: 33,
+          message: `Unsupported get request. Object with ID '${PIXEL_C}' does not exist, cannot be loaded due to missing permissions, or does not support this operation.`,
+        },
+      );
+      for (const id of ["own", b, c])
+        expect(await page({ intent: "check", id })).toMatchObject({
+          ok: true,
+        });
+      stop();
+      await eventually(() => smtp.received.length >= 2, 5_000, "the warning");
+      await new Promise((r) => setTimeout(r, 500));
+      expect(smtp.received).toHaveLength(2);
+      expect(headerOf(smtp.received[1].text, "Subject")).toBe(
+        `The app has lost access to Meta dataset ${PIXEL_C} for ${s.shop}`,
+      );
+      expect(bodyOf(smtp.received[1].text)).toContain(
+        "Wholesale dataset (" + PIXEL_C + ")",
+      );
+      const shown = await checks();
+      expect(shown[PIXEL_C]).toMatchObject({ tokenStatus: "no_access" });
+      expect(shown[PIXEL_C]!.tokenDetail).toMatch(/does not exist/);
+      expect(shown[PIXEL]).toMatchObject({ tokenStatus: "ok" });
+      expect(shown[PIXEL_B]).toMatchObject({ tokenStatus: "ok" });
+      // The page as the merchant sees it: the warning on the second destination's card only.
+      const html = await (
+        await adminPage(s.app.url, "/app/destinations", s.shop)
+      ).text();
+      // Cards in order (own, Europe, Wholesale), the loader's data after them: the warning is below Wholesale's.
+      const warning = html.indexOf(
+        "Your access token can no longer reach the Meta dataset",
+      );
+      expect(html.indexOf("Europe dataset")).toBeGreaterThan(0);
+      expect(html.indexOf("Wholesale dataset")).toBeGreaterThan(
+        html.indexOf("Europe dataset"),
+      );
+      expect(warning).toBeGreaterThan(html.indexOf("Wholesale dataset"));
+      for (const token of [TOKEN, TOKEN_B, TOKEN_C])
+        expect(html).not.toContain(token);
+      // A check pauses nothing.
+      expect(
+        (await s.app.db.destination.findUniqueOrThrow({ where: { id: c } }))
+          .pausedReason,
+      ).toBeNull();
+    });
+
+    it("reads Meta's verdict per dataset, and names the missing permission of the destination whose token lacks it", async () => {
+      s.graph.setQuality(PIXEL_B, [
+        {
+          event_name: "Purchase",
+          event_match_quality: { composite_score: 8.4 },
+        },
+      ]);
+      s.graph.setTokenInfo(TOKEN_C, { scopes: ["business_management"] });
+      await page({ intent: "check", id: b });
+      await page({ intent: "check", id: c });
+      const shown = await checks();
+      expect(shown[PIXEL_B]).toMatchObject({
+        tokenStatus: "ok",
+        qualityError: null,
+        quality: [{ eventName: "Purchase", matchScore: 8.4 }],
+      });
+      expect(shown[PIXEL_C]).toMatchObject({ tokenStatus: "ok", quality: [] });
+      expect(shown[PIXEL_C]!.qualityError).toMatch(
+        /lacks the ads_read permission/,
+      );
+      expect(shown[PIXEL_C]!.qualityError).toContain("Destinations page");
+      expect(shown[PIXEL]!.qualityError).toBeNull();
+      // Found fine again, the episode ended: no e-mail for a token that works.
+      expect(smtp.received).toHaveLength(2);
+      expect((await row(PIXEL_C))!.noticeKey).toBeNull();
+    });
+
+    it("compares Meta's counts of a destination with what the app sent to that dataset alone", async () => {
+      s.graph.setTokenInfo(TOKEN_C, {});
+      const today = Math.floor(Date.now() / DAY_MS) * DAY_MS;
+      const yesterdayNoon = new Date(today - DAY_MS / 2);
+      for (let i = 0; i < 10; i++) {
+        const res = await orderWebhook(
+          s,
+          orderAt(8_700_000_000_000 + i, yesterdayNoon.toISOString()),
+        );
+        expect(res.body.outcome).toBe("accepted");
+      }
+      // Every dataset takes all orders: 10 rows each.
+      await eventually(
+        async () =>
+          (await s.app.db.outboxEvent.count({
+            where: { shopId, status: "sent" },
+          })) === 30,
+        15_000,
+        "the orders sent to the three datasets",
+      );
+      // Another sender added 10 purchases on B: Meta counts twice what the app sent there. The 30 rows of all three
+      // datasets would hide it (20 < 1.5 x 30).
+      s.graph.addStats(PIXEL_B, "SERVER_ONLY", [
+        { hour: yesterdayNoon, eventName: "Purchase", count: 10 },
+      ]);
+      await page({ intent: "check", id: b });
+      await page({ intent: "check", id: c });
+      expect((await row(PIXEL_B))!.senders).toEqual([
+        {
+          day: yesterdayNoon.toISOString().slice(0, 10),
+          eventName: "Purchase",
+          source: "server",
+          meta: 20,
+          ours: 10,
+        },
+      ]);
+      expect((await row(PIXEL_C))!.senders).toEqual([]);
+    });
+  },
+);

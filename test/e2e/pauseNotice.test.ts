@@ -9,7 +9,8 @@ import { classifyGraphError } from "../../app/core/meta/graphErrors";
 import { makeOrder } from "../fixtures/order";
 import { eventually } from "../support/app";
 import { createTestDatabase, type TestDatabase } from "../support/database";
-import { bodyOf, startSmtp } from "../support/smtp";
+import { bodyOf, headerOf, startSmtp } from "../support/smtp";
+import { adminData } from "../support/shopifyAdmin";
 import {
   connect,
   connectedShop,
@@ -19,8 +20,9 @@ import {
   type Scenario,
 } from "../support/scenario";
 
-// The pause notice (decisions 20): with SMTP_URL set, a shop whose sending pauses for something only the merchant
-// can fix gets one e-mail per pause episode, with the fix. A real SMTP server on 127.0.0.1 receives it.
+// The pause notice (decisions 20, 162): with SMTP_URL set, a shop whose sending to one of its datasets pauses for
+// something only the merchant can fix gets one e-mail per pause episode of that dataset, with the fix. A real SMTP
+// server on 127.0.0.1 receives it.
 
 const SMTP_PASSWORD = "smtp-S3cret/pass";
 const SHOP_EMAIL = "owner@paused-shop.example";
@@ -130,6 +132,95 @@ describe("the pause notice e-mail", () => {
     expect(smtp.received[1].to).toEqual([SHOP_EMAIL]);
     stopFailing();
   });
+
+  it("e-mails once per pause episode of a further destination, naming it, while the own dataset keeps sending", async () => {
+    const PIXEL_B = "444000999888777";
+    const TOKEN_B = "EAAGpausedDESTINATIONtoken0123456789";
+    await connect(s.app, s.shop, TOKEN);
+    s.graph.addPixel(PIXEL_B, { name: "Europe dataset", token: TOKEN_B });
+    const save = async (id: string) => {
+      const res = await adminData(
+        s.app.url,
+        "/app/destinations",
+        "routes/app.destinations",
+        s.shop,
+        {
+          intent: "save",
+          id,
+          pixelId: PIXEL_B,
+          accessToken: TOKEN_B,
+          ruleKind: "all",
+        },
+      );
+      expect(res.status).toBe(200);
+      const { result } = await res.json();
+      expect(result, JSON.stringify(result)).toMatchObject({ ok: true });
+      return result.id as string;
+    };
+    const id = await save("");
+    const destination = () =>
+      s.app.db.destination.findUniqueOrThrow({ where: { id } });
+    const before = smtp.received.length;
+    const sentOwn = s.graph.eventCount(PIXEL);
+    const failB = () =>
+      s.graph.failOn((req) => req.pixelId === PIXEL_B, {
+        status: 400,
+        code: 190,
+        subcode: 463,
+        message: "Session has expired",
+      });
+    let stopFailing = failB();
+    for (let i = 0; i < 3; i++)
+      expect((await orderWebhook(s, order())).body.outcome).toBe("accepted");
+    await eventually(
+      async () => (await destination()).pausedReason === "token",
+      15_000,
+      "the destination paused",
+    );
+    await eventually(
+      () => smtp.received.length > before,
+      10_000,
+      "the destination's notice",
+    );
+    for (let i = 0; i < 3; i++) await orderWebhook(s, order());
+    await eventually(
+      () => s.graph.eventCount(PIXEL) >= sentOwn + 6,
+      15_000,
+      "the own dataset still sending",
+    );
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(smtp.received).toHaveLength(before + 1);
+    const mail = smtp.received[before];
+    expect(mail.to).toEqual([SHOP_EMAIL]);
+    expect(headerOf(mail.text, "Subject")).toBe(
+      `Sending to Meta dataset Europe dataset (${PIXEL_B}) is paused for ${s.shop}: Meta access token invalid or expired`,
+    );
+    const body = bodyOf(mail.text);
+    expect(body).toContain("Destinations page");
+    expect(body).not.toContain("Connect page");
+    expect(body).not.toContain(TOKEN_B);
+    expect((await destination()).pauseNotifiedAt).toBeInstanceOf(Date);
+    // The own dataset's episode is its own: not paused, no claim taken.
+    expect(
+      await s.app.db.shop.findUniqueOrThrow({ where: { domain: s.shop } }),
+    ).toMatchObject({ pausedReason: null, pauseNotifiedAt: null });
+
+    // Saved again with a token Meta takes, the destination resumes; its next pause is a new episode.
+    stopFailing();
+    await save(id);
+    expect(await destination()).toMatchObject({
+      pausedReason: null,
+      pauseNotifiedAt: null,
+    });
+    stopFailing = failB();
+    await orderWebhook(s, order());
+    await eventually(
+      () => smtp.received.length > before + 1,
+      15_000,
+      "the next episode's notice",
+    );
+    stopFailing();
+  });
 });
 
 describe("the shop's e-mail and the notice's episode", () => {
@@ -166,8 +257,11 @@ describe("the shop's e-mail and the notice's episode", () => {
       where: { id: shop.id },
       data: { pausedReason: "token", pausedAt: new Date() },
     });
+    const own = { id: shop.id, own: true, pixelId: null, pixelName: null };
     expect(
-      await notifyPause(db, mailer, shop, failure, { adminUrl: "https://a" }),
+      await notifyPause(db, mailer, shop, own, failure, {
+        adminUrl: "https://a",
+      }),
     ).toBe("no_address");
     await db.shop.update({
       where: { id: shop.id },
@@ -175,11 +269,40 @@ describe("the shop's e-mail and the notice's episode", () => {
     });
     const outcomes = await Promise.all(
       [1, 2, 3].map(() =>
-        notifyPause(db, mailer, shop, failure, { adminUrl: "https://a" }),
+        notifyPause(db, mailer, shop, own, failure, { adminUrl: "https://a" }),
       ),
     );
     expect(outcomes.sort()).toEqual(["already_sent", "already_sent", "sent"]);
     expect(smtp.received.map((m) => m.to)).toEqual([["episode@shop.example"]]);
+
+    // A destination's episode is claimed on its own row, as the shop's.
+    const d = await db.destination.create({
+      data: {
+        shopId: shop.id,
+        pixelId: "111222333",
+        tokenCiphertext: "sealed",
+        tokenKeyId: "k",
+        tokenLast4: "abcd",
+        rule: { kind: "all" },
+        pausedReason: "permission",
+        pausedAt: new Date(),
+      },
+    });
+    const target = {
+      id: d.id,
+      own: false,
+      pixelId: d.pixelId,
+      pixelName: null,
+    };
+    const again = await Promise.all(
+      [1, 2, 3].map(() =>
+        notifyPause(db, mailer, shop, target, failure, {
+          adminUrl: "https://a",
+        }),
+      ),
+    );
+    expect(again.sort()).toEqual(["already_sent", "already_sent", "sent"]);
+    expect(smtp.received).toHaveLength(2);
   });
 
   it("refuses an SMTP_URL it cannot use, without repeating its password", () => {

@@ -2,7 +2,12 @@
 // sender on the same dataset, Meta's quality verdict. The one writer of the DatasetCheck table.
 // Other folders import this face only.
 
-export { checkNow, readDatasetCheck, runDueChecks } from "./checks";
+export {
+  checkNow,
+  readDatasetCheck,
+  readDatasetChecks,
+  runDueChecks,
+} from "./checks";
 export type { CheckDeps, DatasetCheckView } from "./checks";
 export { EXPIRY_WARNING_DAYS } from "./tokenCheck";
 export type { TokenStatus } from "./tokenCheck";

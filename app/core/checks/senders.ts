@@ -1,4 +1,5 @@
-import type { Db } from "../db";
+import type { Db, Prisma } from "../db";
+import type { SendTarget } from "../shops";
 import {
   pixelEventCounts,
   type GraphConfig,
@@ -39,22 +40,32 @@ const SOURCES: [StatsSource, SenderFlag["source"]][] = [
 /**
  * The (day, event, source) where Meta counted clearly more than the app accounts for, or Meta's refusal.
  * Server: the app's events Meta accepted, by event time. Browser: with the browser pixel on, each event the app
- * handled had at most one browser copy (same event id); with it off, none.
+ * handled had at most one browser copy (same event id); with it off, none. Both count the dataset's own rows only
+ * (decisions 161).
  */
 export async function compareSenders(
   db: Db,
   cfg: GraphConfig,
-  shop: { id: string; pixelId: string; browserPixel: boolean },
+  shop: {
+    shopId: string;
+    target: Pick<SendTarget, "id" | "own"> & { pixelId: string };
+    browserPixel: boolean;
+  },
   token: string,
   now: Date,
 ): Promise<
   { ok: true; flags: SenderFlag[] } | { ok: false; failure: GraphFailure }
 > {
+  const { target } = shop;
+  // A routed event is a row per dataset; rows not routed yet count as the own dataset's (decisions 131, 135).
+  const rows: Prisma.OutboxEventWhereInput = target.own
+    ? { OR: [{ destinationId: null }, { destinationId: target.id }] }
+    : { destinationId: target.id };
   const end = new Date(Math.floor(now.getTime() / DAY_MS) * DAY_MS);
   const start = new Date(end.getTime() - SECOND_SENDER.days * DAY_MS);
   const flags: SenderFlag[] = [];
   for (const [statsSource, source] of SOURCES) {
-    const counted = await pixelEventCounts(cfg, shop.pixelId, token, {
+    const counted = await pixelEventCounts(cfg, target.pixelId, token, {
       source: statsSource,
       start,
       end,
@@ -74,7 +85,8 @@ export async function compareSenders(
           ? 0
           : await db.outboxEvent.count({
               where: {
-                shopId: shop.id,
+                shopId: shop.shopId,
+                ...rows,
                 eventName,
                 eventTime: {
                   gte: dayStart,

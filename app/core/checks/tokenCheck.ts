@@ -5,7 +5,8 @@ import {
   lookupPixel,
   type GraphConfig,
 } from "../meta";
-import type { MailMessage } from "../delivery";
+import { datasetLabel, fixFor, type MailMessage } from "../delivery";
+import type { SendTarget } from "../shops";
 
 // The daily token check (decisions 126): Meta's debug_token says whether the token is valid and when it expires, the
 // dataset's lookup says whether the token still reaches it. Both before a send fails.
@@ -89,29 +90,36 @@ export function warningKey(verdict: TokenVerdict): string | null {
 const TOKEN_FIX = classifyGraphError({ code: 190 }).fix;
 const ACCESS_FIX = classifyGraphError({ code: 100, subcode: 33 }).fix;
 
+/**
+ * The warning e-mail of a dataset's token. A further dataset's names it in the subject (the shop may have several
+ * tokens) and points to the Destinations page; never the token (decisions 160).
+ */
 export function tokenWarningMessage(
   shop: Pick<Shop, "domain">,
-  pixel: { id: string; name: string | null },
+  target: Pick<SendTarget, "own" | "pixelId" | "pixelName">,
   to: string,
   verdict: TokenVerdict,
   adminUrl: string,
 ): MailMessage {
-  const dataset = pixel.name ? `${pixel.name} (${pixel.id})` : pixel.id;
+  const dataset = datasetLabel(target);
+  const tokenOf = target.own
+    ? `The Meta access token for ${shop.domain}`
+    : `The Meta access token for ${shop.domain}'s dataset ${dataset}`;
   const [subject, what, fix] =
     verdict.status === "expiring"
       ? [
-          `The Meta access token for ${shop.domain} expires on ${verdict.expiresAt!.toISOString().slice(0, 10)}`,
+          `${tokenOf} expires on ${verdict.expiresAt!.toISOString().slice(0, 10)}`,
           `The access token that sends ${shop.domain}'s orders and events to Meta dataset ${dataset} expires on ${verdict.expiresAt!.toUTCString()}. After that, sending stops until a new token is saved.`,
           TOKEN_FIX,
         ]
       : verdict.status === "invalid"
         ? [
-            `The Meta access token for ${shop.domain} no longer works`,
+            `${tokenOf} no longer works`,
             `Meta no longer accepts the access token that sends ${shop.domain}'s orders and events to Meta dataset ${dataset}. The next delivery will fail and sending will pause.`,
             TOKEN_FIX,
           ]
         : [
-            `The app has lost access to Meta dataset ${pixel.id} for ${shop.domain}`,
+            `The app has lost access to Meta dataset ${target.pixelId} for ${shop.domain}`,
             `The access token still works, but it can no longer reach Meta dataset ${dataset}. The next delivery will fail and sending will pause.`,
             ACCESS_FIX,
           ];
@@ -121,9 +129,11 @@ export function tokenWarningMessage(
     text: [
       what,
       "",
-      `How to fix it: ${fix}`,
+      `How to fix it: ${fixFor(fix, target.own)}`,
       "",
-      `Events are kept meanwhile. The app's page in your Shopify admin shows the connection: ${adminUrl}`,
+      target.own
+        ? `Events are kept meanwhile. The app's page in your Shopify admin shows the connection: ${adminUrl}`
+        : `Events are kept meanwhile. The app's Destinations page in your Shopify admin shows this dataset's check: ${adminUrl}`,
       "",
       `Meta's answer: ${verdict.detail ?? "the token's expiry date from Meta's debug_token"}`,
     ].join("\n"),

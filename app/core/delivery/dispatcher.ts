@@ -42,8 +42,12 @@ export interface DispatcherOptions extends Partial<DeliveryPolicy> {
   batchSize?: number;
   concurrency?: number;
   pollMs?: number;
-  /** The shop's own dataset was paused for `failure` (the pause notice, decisions 20). */
-  onPause?: (shop: Shop, failure: GraphFailure) => void | Promise<void>;
+  /** One of the shop's datasets was paused for `failure` (the pause notice, decisions 20, 162). */
+  onPause?: (
+    shop: Shop,
+    target: SendTarget,
+    failure: GraphFailure,
+  ) => void | Promise<void>;
   /** Hears of new work made by other processes (PostgreSQL LISTEN, decisions 88); returns its stop. */
   listenForWork?: (wake: () => void) => () => Promise<void>;
   log?: (line: string) => void;
@@ -458,8 +462,7 @@ export class Dispatcher {
     this.o.log(
       `[dispatcher] ${describe({ shop, target })}: sending paused (${reason}); events are kept until the connection is fixed`,
     );
-    if (failure && target.own && this.o.onPause)
-      await this.o.onPause(shop, failure);
+    if (failure && this.o.onPause) await this.o.onPause(shop, target, failure);
   }
 }
 

@@ -2,5 +2,5 @@
 // Other folders import this face only.
 
 export { Dispatcher } from "./dispatcher";
-export { explainPause, notifyPause } from "./pauseNotice";
+export { datasetLabel, explainPause, fixFor, notifyPause } from "./pauseNotice";
 export type { Mailer, MailMessage } from "./pauseNotice";

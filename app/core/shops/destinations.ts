@@ -37,6 +37,8 @@ export interface SendTarget {
   pausedDetail: string | null;
   sendNotBefore: Date | null;
   lastDeliveryAt: Date | null;
+  /** When the dataset and token were last saved: the daily check runs at once after (decisions 160). */
+  connectedAt: Date | null;
 }
 
 function ownTarget(shop: Shop): SendTarget {
@@ -57,6 +59,7 @@ function ownTarget(shop: Shop): SendTarget {
     pausedDetail: shop.pausedDetail,
     sendNotBefore: shop.sendNotBefore,
     lastDeliveryAt: shop.lastDeliveryAt,
+    connectedAt: shop.connectedAt,
   };
 }
 
@@ -160,11 +163,10 @@ export async function saveDestination(
           testEventCodeSetAt: testEventCode ? new Date() : null,
         }
       : {}),
-    // A fixed connection resumes sending.
-    pausedReason: null,
-    pausedDetail: null,
-    pausedAt: null,
+    // A fixed connection resumes sending, and is checked with Meta at once (decisions 160).
+    ...RESUMED,
     sendNotBefore: null,
+    connectedAt: new Date(),
   };
   const saved = existing
     ? await db.destination.update({ where: { id: existing.id }, data })
@@ -263,13 +265,7 @@ export async function resumeTarget(
       where: { id: target.id },
       data: { ...RESUMED, sendNotBefore: null },
     });
-  else
-    await updateTarget(db, target, {
-      pausedReason: null,
-      pausedDetail: null,
-      pausedAt: null,
-      sendNotBefore: null,
-    });
+  else await updateTarget(db, target, { ...RESUMED, sendNotBefore: null });
 }
 
 /** Paused by hand (`ops destinations pause`) or by the dispatcher for what only the merchant can fix. */
@@ -286,6 +282,27 @@ export async function pauseTarget(
     pausedDetail: detail.slice(0, 500),
     pausedAt: at,
   });
+}
+
+/**
+ * Claims the pause notice of the dataset's current pause episode: true for the one caller that may send it. A fixed
+ * connection clears the claim (RESUMED), so several dispatchers never send it twice (decisions 20, 162).
+ */
+export async function claimPauseNotice(
+  db: Db,
+  target: Pick<SendTarget, "id" | "own">,
+  at: Date,
+): Promise<boolean> {
+  const where = {
+    id: target.id,
+    pausedReason: { not: null },
+    pauseNotifiedAt: null,
+  };
+  const data = { pauseNotifiedAt: at };
+  const claimed = target.own
+    ? await db.shop.updateMany({ where, data })
+    : await db.destination.updateMany({ where, data });
+  return claimed.count > 0;
 }
 
 /** No request to this dataset before `until` (Meta's rate limit). */
@@ -315,6 +332,7 @@ async function updateTarget(
     | "pausedReason"
     | "pausedDetail"
     | "pausedAt"
+    | "pauseNotifiedAt"
     | "sendNotBefore"
     | "lastDeliveryAt"
   >,

@@ -17,7 +17,6 @@ export type {
 } from "./shopConfig";
 export {
   ShopSql,
-  claimPauseNotice,
   deleteShop,
   markUninstalled,
   noteTestEventSent,
@@ -29,6 +28,7 @@ export {
 export {
   DESTINATION_ORDER,
   backOffTarget,
+  claimPauseNotice,
   noteTargetDelivery,
   pauseTarget,
   removeDestination,

@@ -459,7 +459,7 @@ export async function resumeReadableTokens(
         pausedReason: TOKEN_KEY_PAUSE,
         tokenCiphertext: d.tokenCiphertext,
       },
-      data: { pausedReason: null, pausedDetail: null, pausedAt: null },
+      data: RESUMED,
     });
     if (count) resumed.push(`${d.shop.domain} (dataset ${d.pixelId})`);
   }

@@ -117,22 +117,6 @@ export async function pauseSending(
 }
 
 /**
- * Claims the pause notice of the shop's current pause episode: true for the one caller that may send it. A fixed
- * connection clears the claim (shopConfig.ts), so several dispatchers never send it twice.
- */
-export async function claimPauseNotice(
-  db: Db,
-  shopId: string,
-  at: Date,
-): Promise<boolean> {
-  const claimed = await db.shop.updateMany({
-    where: { id: shopId, pausedReason: { not: null }, pauseNotifiedAt: null },
-    data: { pauseNotifiedAt: at },
-  });
-  return claimed.count > 0;
-}
-
-/**
  * shop/redact: the delete of the shop's row, run in the caller's transaction. deleteMany, not a lookup then delete:
  * of two deliveries at once (a retry), the second must not fail.
  */
