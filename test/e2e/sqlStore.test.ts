@@ -8,6 +8,7 @@ import {
   type NewOutboxEvent,
   type NewReceipt,
 } from "../../app/core/outbox/sql";
+import { claimBatch } from "../../app/core/outbox/outbox";
 import {
   createTestDatabase,
   databaseKinds,
@@ -689,6 +690,70 @@ describe.each(databaseKinds())("intake store on %s", (kind) => {
         })
       ).status,
     ).toBe("sending");
+  });
+
+  it("finds a shop due and claims its rows wherever they wait: not routed, routed to its own dataset, routed to a further one (decisions 180)", async () => {
+    const other = await handle.db.shop.create({
+      data: {
+        domain: "store-routes.myshopify.com",
+        ingestKey: `key-routes-${kind}`,
+        settings: {},
+        pixelId: "456",
+        tokenCiphertext: "v1:def",
+      },
+    });
+    const further = await handle.db.destination.create({
+      data: {
+        shopId: other.id,
+        pixelId: "789",
+        tokenCiphertext: "v1:ghi",
+        tokenKeyId: "k1",
+        tokenLast4: "wxyz",
+        rule: { kind: "all" },
+      },
+    });
+    const now = new Date();
+    const waiting = (eventId: string, destinationId: string | null) =>
+      handle.db.outboxEvent.create({
+        data: {
+          shopId: other.id,
+          eventName: "Purchase",
+          eventId,
+          source: "webhook",
+          status: "pending",
+          actionSource: "website",
+          eventTime: now,
+          payload: {},
+          destinationId,
+          lane: destinationId === further.id ? further.id : "",
+          nextAttemptAt: new Date(now.getTime() - 1_000),
+        },
+      });
+    const claim = (lease: string, destinationId: string | null) =>
+      claimBatch(store, other.id, lease, {
+        limit: 10,
+        leaseMs: 30_000,
+        now,
+        destinationId,
+      }).then((b) => b.rows.map((r) => r.eventId));
+    const due = async () => (await store.dueShops(now)).includes(other.id);
+
+    expect(await due()).toBe(false);
+    // Routed to its own dataset while the shop had a further one, then the further one removed from its rules.
+    await waiting("own_routed", other.id);
+    expect(await due()).toBe(true);
+    await waiting("not_routed", null);
+    // Not routed first, then the own dataset's: a shop that does not route sends both.
+    expect(await claim("lease-own", null)).toEqual([
+      "not_routed",
+      "own_routed",
+    ]);
+    expect(await due()).toBe(false);
+    await waiting("further", further.id);
+    expect(await due()).toBe(true);
+    expect(await claim("lease-own-2", null)).toEqual([]);
+    expect(await claim("lease-further", further.id)).toEqual(["further"]);
+    expect(await due()).toBe(false);
   });
 
   it("writes the retry and final marks, lease releases and the expiry sweep as Prisma reads them, to their rows only", async () => {

@@ -304,8 +304,9 @@ export interface SqlStore {
   /** Writes releases in one statement, each under its status guard; returns how many rows changed. */
   applyReleases(releases: ReleaseWrite[], now: Date): Promise<number>;
   /**
-   * The shops that may send now (not paused, uninstalled or backing off) and have a due row: one probe of the
-   * (shopId, status, nextAttemptAt) index per such shop, never a read of the backlog (decisions 87).
+   * The shops that may send now (not paused, uninstalled or backing off) and have a due row: probes of the
+   * (shopId, destinationId, status, nextAttemptAt) index per such shop, never a read of the backlog (decisions 87,
+   * 180).
    */
   dueShops(now: Date): Promise<string[]>;
   hasReceipt(webhookId: string): Promise<boolean>;
@@ -343,7 +344,7 @@ export interface SqlStore {
       limit: number;
       leaseUntil: Date;
       now: Date;
-      /** Only the rows routed to this destination; null: any row of the shop (a shop that does not route). */
+      /** Only the rows routed to this destination; null: the rows not routed. */
       destinationId: string | null;
     },
   ): Promise<ClaimedRow[]>;
@@ -605,20 +606,23 @@ function statements(
     pg
       ? `("u"->>'${c}')${type === "text" ? "" : `::${type}`}`
       : `"u"->>'$.${c}'`;
+  const dueIn = (from: string, where: string) =>
+    `SELECT 1 FROM ${from}${outbox} AS "o" WHERE "o"."shopId" = "s"."id" AND ${where} ` +
+    `AND "o"."status" = 'pending' AND "o"."nextAttemptAt" <= ${param(2)}`;
   // What a final row keeps of its lease and its network identifiers (outbox.ts finalFields).
   const final = (at: string) =>
     `"clientIp" = NULL, "clientUserAgent" = NULL, "leaseOwner" = NULL, "leaseUntil" = NULL, "finalAt" = ${at}`;
   return {
-    // SQLite: the due ids, then their update, under the status guard.
+    // SQLite: the due ids, then their update, under the status guard. Without a destination: the rows not routed.
     candidates:
-      `SELECT "id" FROM ${outbox} WHERE "shopId" = ${param(1)} AND "status" = 'pending' AND "nextAttemptAt" <= ${param(2)} ` +
-      `ORDER BY "nextAttemptAt" ASC LIMIT ${param(3)}`,
+      `SELECT "id" FROM ${outbox} WHERE "shopId" = ${param(1)} AND "destinationId" IS NULL AND "status" = 'pending' ` +
+      `AND "nextAttemptAt" <= ${param(2)} ORDER BY "nextAttemptAt" ASC LIMIT ${param(3)}`,
     // A routed shop's claims are per destination (decisions 130), through the (shopId, destinationId, status,
     // nextAttemptAt) index.
     destinationCandidates:
       `SELECT "id" FROM ${outbox} WHERE "shopId" = ${param(1)} AND "destinationId" = ${param(4)} AND "status" = 'pending' ` +
       `AND "nextAttemptAt" <= ${param(2)} ORDER BY "nextAttemptAt" ASC LIMIT ${param(3)}`,
-    claim: pgClaim(""),
+    claim: pgClaim(`AND "destinationId" IS NULL `),
     unrouted:
       `SELECT "id", "countryCode", "currency", "orderSource" FROM ${outbox} WHERE "shopId" = ${param(1)} ` +
       `AND "destinationId" IS NULL AND "status" = 'pending' ORDER BY "nextAttemptAt" ASC LIMIT ${param(2)}`,
@@ -670,8 +674,12 @@ function statements(
       `AND (("s"."pausedReason" IS NULL AND ("s"."sendNotBefore" IS NULL OR "s"."sendNotBefore" <= ${param(1)})) ` +
       `OR EXISTS (SELECT 1 FROM ${table("Destination")} AS "d" WHERE "d"."shopId" = "s"."id" AND "d"."pausedReason" IS NULL ` +
       `AND ("d"."sendNotBefore" IS NULL OR "d"."sendNotBefore" <= ${param(1)}))) ` +
-      `AND EXISTS (SELECT 1 FROM ${outbox} AS "o" ` +
-      `WHERE "o"."shopId" = "s"."id" AND "o"."status" = 'pending' AND "o"."nextAttemptAt" <= ${param(2)})`,
+      // One probe of the (shopId, destinationId, status, nextAttemptAt) index per place a due row can be: not routed,
+      // routed to the own dataset, routed to a further one (decisions 180).
+      // One EXISTS over the three, not an OR of three: PostgreSQL would hash every pending row for an OR.
+      `AND EXISTS (${dueIn("", `"o"."destinationId" IS NULL`)} UNION ALL ${dueIn("", `"o"."destinationId" = "s"."id"`)} ` +
+      // CROSS JOIN: SQLite then reads the shop's destinations first, each one a probe, not every row of the shop.
+      `UNION ALL ${dueIn(`${table("Destination")} AS "d2" CROSS JOIN `, `"d2"."shopId" = "s"."id" AND "o"."destinationId" = "d2"."id"`)})`,
     // The hold timer's page (SqlStore.releaseDue): due rows, their shop's settings and sales country (the release
     // rule's region fallback) and their checkout's context, in one query through the (status, holdUntil) index and
     // the context's unique key.
@@ -1011,7 +1019,9 @@ export function sqliteStore(
     },
     async dueShops(now) {
       const at = sqliteTime(now);
-      const rows = (await locked(() => prepared.dueShops.all(at, at, at))) as {
+      const rows = (await locked(() =>
+        prepared.dueShops.all(at, at, at, at, at),
+      )) as {
         id: string;
       }[];
       return rows.map((r) => r.id);

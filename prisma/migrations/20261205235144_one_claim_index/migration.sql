@@ -1,0 +1,2 @@
+-- DropIndex
+DROP INDEX "OutboxEvent_shopId_status_nextAttemptAt_idx";
