@@ -269,17 +269,20 @@ export const EVENT_SUMMARY_SELECT = {
   sentAt: true,
 } as const;
 
+export interface ClaimOptions {
+  limit: number;
+  leaseMs: number;
+  now?: Date;
+  /** A routed shop's dataset; null or absent: the rows of a shop that does not route. */
+  destinationId?: string | null;
+}
+
 /** Leases up to `limit` due rows of one shop (SqlStore.claim: exactly one claimer per row). */
 export async function claimBatch(
   store: SqlStore,
   shopId: string,
   lease: string,
-  opts: {
-    limit: number;
-    leaseMs: number;
-    now?: Date;
-    destinationId?: string | null;
-  },
+  opts: ClaimOptions,
 ): Promise<ClaimedBatch> {
   const now = opts.now ?? new Date();
   const destinationId = opts.destinationId ?? null;
@@ -766,12 +769,7 @@ export class Outbox {
   claim(
     shopId: string,
     lease: string,
-    opts: {
-      limit: number;
-      leaseMs: number;
-      now?: Date;
-      destinationId?: string | null;
-    },
+    opts: ClaimOptions,
   ): Promise<ClaimedBatch> {
     return claimBatch(this.store, shopId, lease, opts);
   }
