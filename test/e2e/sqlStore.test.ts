@@ -692,7 +692,7 @@ describe.each(databaseKinds())("intake store on %s", (kind) => {
     ).toBe("sending");
   });
 
-  it("finds a shop due and claims its rows wherever they wait: not routed, routed to its own dataset, routed to a further one (decisions 180)", async () => {
+  it("finds a shop due and claims its rows wherever they wait, never a paused dataset's (decisions 180, 181)", async () => {
     const other = await handle.db.shop.create({
       data: {
         domain: "store-routes.myshopify.com",
@@ -754,6 +754,35 @@ describe.each(databaseKinds())("intake store on %s", (kind) => {
     expect(await claim("lease-own-2", null)).toEqual([]);
     expect(await claim("lease-further", further.id)).toEqual(["further"]);
     expect(await due()).toBe(false);
+
+    // A claim takes nothing of a dataset paused or backing off, whatever its caller read before (decisions 181).
+    await waiting("own_paused", null);
+    await waiting("further_paused", further.id);
+    await handle.db.shop.update({
+      where: { id: other.id },
+      data: { pausedReason: "token" },
+    });
+    await handle.db.destination.update({
+      where: { id: further.id },
+      data: { sendNotBefore: new Date(now.getTime() + 60_000) },
+    });
+    expect(await claim("lease-paused", null)).toEqual([]);
+    expect(await claim("lease-paused-2", other.id)).toEqual([]);
+    expect(await claim("lease-backoff", further.id)).toEqual([]);
+    // Each dataset's state is its own: the further one sends while the own one stays paused.
+    await handle.db.destination.update({
+      where: { id: further.id },
+      data: { sendNotBefore: null },
+    });
+    expect(await claim("lease-further-2", further.id)).toEqual([
+      "further_paused",
+    ]);
+    expect(await claim("lease-paused-3", null)).toEqual([]);
+    await handle.db.shop.update({
+      where: { id: other.id },
+      data: { pausedReason: null },
+    });
+    expect(await claim("lease-resumed", null)).toEqual(["own_paused"]);
   });
 
   it("writes the retry and final marks, lease releases and the expiry sweep as Prisma reads them, to their rows only", async () => {

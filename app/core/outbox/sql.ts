@@ -582,12 +582,23 @@ function statements(
     `"attempts" = "attempts" + 1, "updatedAt" = ${param(4)}`;
   const claimed = `RETURNING ${list(CLAIMED_COLUMNS)}, ${payloadText} AS "payloadJson"`;
   const pg = dialect === "postgresql";
-  const pgClaim = (destination: string) =>
+  // A claim takes nothing of a dataset paused or backing off (the Shop row for the own dataset, whose id is the
+  // shop's, a Destination row for a further one): a send loop that read the dataset before another one paused it
+  // must not send the rows that pause put back (decisions 181). `dataset` and `at` are placeholders, in this order.
+  const maySend = (dataset: string, at: string) =>
+    ["Shop", "Destination"]
+      .map(
+        (t) =>
+          `AND NOT EXISTS (SELECT 1 FROM ${table(t)} AS "p" WHERE "p"."id" = ${dataset} ` +
+          `AND ("p"."pausedReason" IS NOT NULL OR "p"."sendNotBefore" > ${at})) `,
+      )
+      .join("");
+  const pgClaim = (destination: string, dataset: string) =>
     pg
       ? // One statement: the due rows nobody holds, locked and leased. Rows other claims or writes hold are
         // skipped, not waited for.
         `WITH "due" AS (SELECT "id" AS "dueId" FROM ${outbox} WHERE "shopId" = ${param(5)} ${destination}AND "status" = 'pending' ` +
-        `AND "nextAttemptAt" <= ${param(4)} ORDER BY "nextAttemptAt" ASC LIMIT ${param(6)} FOR UPDATE SKIP LOCKED) ` +
+        `AND "nextAttemptAt" <= ${param(4)} ${maySend(dataset, param(4))}ORDER BY "nextAttemptAt" ASC LIMIT ${param(6)} FOR UPDATE SKIP LOCKED) ` +
         `UPDATE ${outbox} SET ${lease} FROM "due" WHERE "id" = "dueId" ${claimed}`
       : `UPDATE ${outbox} SET ${lease} WHERE "id" ${inIds(5)} AND "status" NOT IN (${NOT_PENDING}) ${claimed}`;
   const contextObject =
@@ -616,13 +627,13 @@ function statements(
     // SQLite: the due ids, then their update, under the status guard. Without a destination: the rows not routed.
     candidates:
       `SELECT "id" FROM ${outbox} WHERE "shopId" = ${param(1)} AND "destinationId" IS NULL AND "status" = 'pending' ` +
-      `AND "nextAttemptAt" <= ${param(2)} ORDER BY "nextAttemptAt" ASC LIMIT ${param(3)}`,
+      `AND "nextAttemptAt" <= ${param(2)} ${maySend(param(1), param(2))}ORDER BY "nextAttemptAt" ASC LIMIT ${param(3)}`,
     // A routed shop's claims are per destination (decisions 130), through the (shopId, destinationId, status,
     // nextAttemptAt) index.
     destinationCandidates:
       `SELECT "id" FROM ${outbox} WHERE "shopId" = ${param(1)} AND "destinationId" = ${param(4)} AND "status" = 'pending' ` +
-      `AND "nextAttemptAt" <= ${param(2)} ORDER BY "nextAttemptAt" ASC LIMIT ${param(3)}`,
-    claim: pgClaim(`AND "destinationId" IS NULL `),
+      `AND "nextAttemptAt" <= ${param(2)} ${maySend(param(4), param(2))}ORDER BY "nextAttemptAt" ASC LIMIT ${param(3)}`,
+    claim: pgClaim(`AND "destinationId" IS NULL `, param(5)),
     unrouted:
       `SELECT "id", "countryCode", "currency", "orderSource" FROM ${outbox} WHERE "shopId" = ${param(1)} ` +
       `AND "destinationId" IS NULL AND "status" = 'pending' ORDER BY "nextAttemptAt" ASC LIMIT ${param(2)}`,
@@ -638,7 +649,7 @@ function statements(
         ? ` AND ${inIdOrder(`"id" IN (SELECT "e"->>'id' FROM jsonb_array_elements(${param(2)}::jsonb) AS "e")`)}`
         : "") +
       ` RETURNING "id"`,
-    destinationClaim: pgClaim(`AND "destinationId" = ${param(7)} `),
+    destinationClaim: pgClaim(`AND "destinationId" = ${param(7)} `, param(7)),
     renewLease:
       `UPDATE ${outbox} SET "leaseUntil" = ${param(1)}, "nextAttemptAt" = ${param(2)}, "updatedAt" = ${param(3)} ` +
       `WHERE ${inIdOrder(`"id" ${inIds(4)} AND "leaseOwner" = ${param(5)}`)} RETURNING "id"`,
@@ -852,6 +863,12 @@ export function sqliteStatements() {
   );
 }
 
+/** SQLite's positional values for a claim's `maySend` (dataset and time, for the Shop then the Destination row). */
+const maySendArgs = (dataset: string, now: Date) => {
+  const at = sqliteTime(now);
+  return [dataset, at, dataset, at];
+};
+
 export function sqliteStore(
   database: BetterSqlite3.Database,
   options: { busyTimeoutMs: number },
@@ -1062,11 +1079,17 @@ export function sqliteStore(
     async claim(shopId, lease, { limit, leaseUntil, now, destinationId }) {
       const ids = (await locked(() =>
         destinationId === null
-          ? prepared.candidates.all(shopId, sqliteTime(now), limit)
+          ? prepared.candidates.all(
+              shopId,
+              sqliteTime(now),
+              ...maySendArgs(shopId, now),
+              limit,
+            )
           : prepared.destinationCandidates.all(
               shopId,
               destinationId,
               sqliteTime(now),
+              ...maySendArgs(destinationId, now),
               limit,
             ),
       )) as { id: string }[];
