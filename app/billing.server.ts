@@ -33,16 +33,31 @@ export interface CurrentPlan {
   subscriptionId: string | null;
 }
 
-export async function currentPlan(billing: Billing): Promise<CurrentPlan> {
+/** How long Home trusts Shopify's last answer for a shop no subscription webhook has described (decisions 182). */
+const ANSWER_TTL_MS = 10 * 60_000;
+const MAX_ANSWERS = 10_000;
+const answers = new Map<string, { plan: Plan; at: number }>();
+
+/** Shopify's answer, asked now (the Plans page always asks); remembered for Home's banner. */
+export async function currentPlan(
+  billing: Billing,
+  shopId: string,
+): Promise<CurrentPlan> {
   const { appSubscriptions } = await billing.check({
     plans: PAID_PLANS.map((plan) => plan.name),
     isTest: isTestCharge(),
   });
   const active = appSubscriptions[0];
-  return {
-    plan: planNamed(active?.name),
-    subscriptionId: active?.id ?? null,
-  };
+  const plan = planNamed(active?.name);
+  answers.delete(shopId);
+  if (answers.size >= MAX_ANSWERS) answers.delete(answers.keys().next().value!);
+  answers.set(shopId, { plan, at: Date.now() });
+  return { plan, subscriptionId: active?.id ?? null };
+}
+
+/** After a change of plan from the app (a cancel): Home asks Shopify again rather than trust the answer before it. */
+export function forgetPlan(shopId: string): void {
+  answers.delete(shopId);
 }
 
 /**
@@ -59,8 +74,11 @@ export async function planUsage(
   if (!free.overLimit) return free;
   const recorded = await recordedPlan(prisma, shopId);
   if (recorded) return usageOf(recorded.plan, orders);
+  const known = answers.get(shopId);
+  if (known && Date.now() - known.at < ANSWER_TTL_MS)
+    return usageOf(known.plan, orders);
   try {
-    return usageOf((await currentPlan(billing)).plan, orders);
+    return usageOf((await currentPlan(billing, shopId)).plan, orders);
   } catch (err) {
     // Shopify's billing API out of reach must not take the dashboard down: no banner this time.
     console.error(

@@ -23,7 +23,7 @@ import {
   usageOf,
   type Plan,
 } from "../core/plans";
-import { currentPlan, isTestCharge } from "../billing.server";
+import { currentPlan, forgetPlan, isTestCharge } from "../billing.server";
 import { formatNumber } from "../components/labels";
 import { pageTitle } from "../components/title";
 import { PlanLimitBanner } from "../components/PlanLimitBanner";
@@ -34,7 +34,7 @@ export const loader = async ({ request }: LoaderFunctionArgs) => {
   const { session, billing } = await authenticate.admin(request);
   const shop = await ensureShop(prisma, session.shop);
   const [{ plan }, orders] = await Promise.all([
-    currentPlan(billing),
+    currentPlan(billing, shop.id),
     ordersThisMonth(prisma, shop.id),
   ]);
   return { usage: usageOf(plan, orders), plans: PLANS, test: isTestCharge() };
@@ -43,9 +43,10 @@ export const loader = async ({ request }: LoaderFunctionArgs) => {
 /** Choosing a paid plan sends the merchant to Shopify's approval page; choosing Free cancels the subscription. */
 export const action = async ({ request }: ActionFunctionArgs) => {
   const { session, billing } = await authenticate.admin(request);
+  const shop = await ensureShop(prisma, session.shop);
   const form = await request.formData();
   const name = String(form.get("plan") ?? "");
-  const current = await currentPlan(billing);
+  const current = await currentPlan(billing, shop.id);
   if (name === current.plan.name)
     return { error: `You are already on the ${name} plan.` };
   const plan = PAID_PLANS.find((p) => p.name === name);
@@ -64,6 +65,7 @@ export const action = async ({ request }: ActionFunctionArgs) => {
     isTest: isTestCharge(),
     prorate: true,
   });
+  forgetPlan(shop.id);
   return { error: null };
 };
 

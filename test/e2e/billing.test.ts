@@ -148,8 +148,12 @@ describe.each(databaseKinds())("plans and Shopify Billing on %s", (kind) => {
     };
     expect(await homeData()).toMatchObject(usage);
     expect(await plansData()).toMatchObject(usage);
-    // Past the free limit the home page asks Shopify for the shop's plan.
+    // Past the free limit the home page asks Shopify for the shop's plan, then trusts the answer for a while
+    // (decisions 182): the next load asks nothing.
     expect(subscriptionOps()).toContain("currentAppInstallation");
+    const asked = subscriptionOps().length;
+    expect(await homeData()).toMatchObject(usage);
+    expect(subscriptionOps()).toHaveLength(asked);
     const home = await adminPage(app.url, "/app", SHOP);
     expect(await home.text()).toContain("past your Free plan");
   });
