@@ -218,7 +218,7 @@ describe("shopifyTimestampMs equals Date.parse where it answers, and leaves ever
     return Number.isFinite(ms) ? ms : null;
   };
   it.each(TIMESTAMPS)("%s", (s) => expect(fast(s)).toBe(plain(s)));
-  it("on 20,000 random timestamps in Shopify's shapes", () => {
+  it("on 20,000 random timestamps in Shopify's shapes, years 0100-9999 (the leap rules of centuries)", () => {
     let seed = 7;
     const next = (n: number) =>
       (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
@@ -230,7 +230,7 @@ describe("shopifyTimestampMs equals Date.parse where it answers, and leaves ever
         `-${pad(next(13), 2)}:${pad(next(60), 2)}`,
       ][next(3)];
       const s =
-        `${pad(1970 + next(100), 4)}-${pad(1 + next(12), 2)}-${pad(1 + next(31), 2)}` +
+        `${pad(100 + next(9900), 4)}-${pad(1 + next(12), 2)}-${pad(1 + next(31), 2)}` +
         `T${pad(next(24), 2)}:${pad(next(60), 2)}:${pad(next(60), 2)}` +
         (next(2) ? `.${pad(next(1000), 3)}` : "") +
         zone;

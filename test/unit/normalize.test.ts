@@ -98,6 +98,11 @@ const CASES: Case[] = [
   // ph: Unicode dashes and spaces are phone punctuation too
   ["ph", "650\u2013555\u20131212", US, "16505551212"],
   ["ph", "+1\u00a0650\u00a0555\u00a01212", NONE, "16505551212"],
+  // ph: every whitespace and the ASCII punctuation (read without the regex) and the rest (read with it)
+  ["ph", "650\t555\r\n1212", US, "16505551212"],
+  ["ph", "650\v555\f1212", US, "16505551212"],
+  ["ph", "650/555.1212", US, "16505551212"],
+  ["ph", "650\u2028555\u20291212", US, "16505551212"],
   // ph: no country and no prefix: only what already looks international
   ["ph", "16505551212", NONE, "16505551212"],
   ["ph", "6505551212", NONE, null],
@@ -428,6 +433,32 @@ describe("hashMatchKeys", () => {
         ],
       ]),
     ).toEqual({ fn: [sha(hashed), hashed] });
+  });
+
+  it("counts an e-mail address equal to one read already once, and reads another key's such value again", () => {
+    expect(
+      hashMatchKeys([
+        [
+          "em",
+          [
+            [" Joe@EG.com", null],
+            ["joe@eg.com", null],
+          ],
+        ],
+      ]),
+    ).toEqual({ em: [sha("joe@eg.com")] });
+    // The second phone is the first one's normalised digits, read for another country: it normalises to another number.
+    expect(
+      hashMatchKeys([
+        [
+          "ph",
+          [
+            ["+1 650 555 1212", null],
+            ["16505551212", "GB"],
+          ],
+        ],
+      ]),
+    ).toEqual({ ph: [sha("16505551212"), sha("4416505551212")] });
   });
 
   it("lists a hash once when a value already hashed equals another value's hash", () => {

@@ -69,6 +69,28 @@ describe("safePathAndQuery", () => {
     expect(safePathAndQuery("/548380009/invoices/abc", "?x=1")).toBe("/");
   });
 
+  it("keeps a query with nothing to drop as it is, and reads any other pair by pair", () => {
+    const path = "/products/tea";
+    for (const [search, safe] of [
+      [
+        "?utm_source=facebook&utm_medium=paid&fbclid=IwAR2xY_AbCdEf-9Zk1Lq",
+        "?utm_source=facebook&utm_medium=paid&fbclid=IwAR2xY_AbCdEf-9Zk1Lq",
+      ],
+      // A secret-looking word in a value only: every pair stays.
+      ["?utm_campaign=monkey-author&a=1", "?utm_campaign=monkey-author&a=1"],
+      ["?Token=x&a=1", "?a=1"],
+      ["?%6Bey=x&a=1", "?a=1"],
+      // The Kelvin sign lower-cases to "k": read as "key", as pair by pair.
+      ["?\u212Aey=x&a=1", "?a=1"],
+      ["?e=jo@eg.com&a=1", "?a=1"],
+      ["?e=jo%40eg.com&a=1", "?a=1"],
+      ["?&a=1", "?a=1"],
+      ["?a=1&", "?a=1"],
+      ["?a=1&&b=2", "?a=1&b=2"],
+    ])
+      expect(safePathAndQuery(path, search), search).toBe(path + safe);
+  });
+
   it("does not take a product or collection named like a private page's neighbour for one", () => {
     for (const path of [
       "/products/checkout-bag",

@@ -205,54 +205,69 @@ export type MatchKeyValues = readonly [
   candidates: readonly Candidate[],
 ];
 
+/** Keys whose normalised values come from small sets that identify nobody (decisions 51: their hashes are memoised). */
+const SMALL_SETS: ReadonlySet<HashField> = new Set(["country", "st", "ge"]);
+
 /**
  * The hashes of several match keys: normalizeAndHash of each value, each distinct hash once per key, in the
  * order given; a key without a usable value is left out. Orders repeat the buyer's details (the default
  * address is usually the billing address, the email comes in several spellings): a value seen before, raw or
  * normalised, is hashed once.
  */
-/** Keys whose normalised values come from small sets that identify nobody (decisions 51: their hashes are memoised). */
-const SMALL_SETS: ReadonlySet<HashField> = new Set(["country", "st", "ge"]);
-
 export function hashMatchKeys(
   keys: readonly MatchKeyValues[],
   /** Receives the keys left without a value, in order (decisions 150: why each is missing). */
   missing?: MatchKeyValues[],
 ): Partial<Record<HashField, string[]>> {
-  // All values are normalised first and hashed in one run at the end: alternating the two made mapping an
-  // order ~10% slower. Flat lists, not one per key: a few arrays instead of dozens (npm run bench, mapping).
+  // All values are normalised first, into flat lists, and hashed in one run at the end, each key's hashes into
+  // its own list: alternating the two made mapping an order ~10% slower, and slicing the flat list per key cost
+  // more than the pushes (npm run bench, mapping; decisions 170).
   const values: string[] = []; // normalised, or already a hash (`prehashed`); then every one hashed
   const prehashed: boolean[] = [];
+  let anyPrehashed = false;
   const ends = new Array<number>(keys.length); // per key, where its values end
   for (let k = 0; k < keys.length; k++) {
-    const [field, candidates] = keys[k];
+    const field = keys[k][0];
+    const candidates = keys[k][1];
     const start = k === 0 ? 0 : ends[k - 1];
     for (let i = 0; i < candidates.length; i++) {
-      const [raw, country] = candidates[i];
+      const raw = candidates[i][0];
       if (raw == null || isRepeat(candidates, i)) continue;
       const hash = alreadyHashed(raw);
-      const value = hash ?? normalizeField(field, raw, undefined, country);
+      // An address equal to one normalised already (the contact e-mail is often the order's, lower-cased) would
+      // normalise to itself: it is not read again.
+      if (
+        hash === null &&
+        field === "em" &&
+        isPending(values, prehashed, start, raw, false)
+      )
+        continue;
+      const value =
+        hash ?? normalizeField(field, raw, undefined, candidates[i][1]);
       if (
         value !== null &&
         !isPending(values, prehashed, start, value, hash !== null)
       ) {
         values.push(value);
         prehashed.push(hash !== null);
+        if (hash !== null) anyPrehashed = true;
       }
     }
     ends[k] = values.length;
   }
-  for (let k = 0, i = 0; k < keys.length; k++) {
-    const hashOf = SMALL_SETS.has(keys[k][0]) ? memoSha256Hex : sha256Hex;
-    for (; i < ends[k]; i++) if (!prehashed[i]) values[i] = hashOf(values[i]);
-  }
 
   const result: Partial<Record<HashField, string[]>> = {};
-  for (let k = 0; k < keys.length; k++) {
-    const start = k === 0 ? 0 : ends[k - 1];
-    if (start < ends[k])
-      result[keys[k][0]] = distinct(values.slice(start, ends[k]));
-    else missing?.push(keys[k]);
+  for (let k = 0, i = 0; k < keys.length; k++) {
+    if (i === ends[k]) {
+      missing?.push(keys[k]);
+      continue;
+    }
+    const hashOf = SMALL_SETS.has(keys[k][0]) ? memoSha256Hex : sha256Hex;
+    const hashes: string[] = [];
+    for (; i < ends[k]; i++)
+      hashes.push(prehashed[i] ? values[i] : hashOf(values[i]));
+    // Only a value that already was a hash can equal another one's hash.
+    result[keys[k][0]] = anyPrehashed ? distinct(hashes) : hashes;
   }
   return result;
 }
@@ -276,7 +291,7 @@ function isPending(
   values: string[],
   prehashed: boolean[],
   start: number,
-  value: string,
+  value: unknown,
   isHash: boolean,
 ): boolean {
   for (let j = start; j < values.length; j++)
@@ -381,6 +396,8 @@ function contextCountry(context: NormalizeContext | undefined): string | null {
 // it (x123, ext. 12, #5, "(mobile)") is an extension or a comment. Read by hand: a regex match and a replace
 // of the non-digits cost more than the rest of the phone rules (npm run bench, mapping).
 const PHONE_PUNCTUATION = /[\s()./_\-\u2010-\u2015]/;
+// The same characters in ASCII, found without running the regex for each one.
+const ASCII_PHONE_PUNCTUATION = " \t\n\v\f\r()./_-";
 // North America's international access prefix ("011 44 20 7946 0958" dialled from the US): read as a "+" only
 // for a country of calling code 1, where no national number starts with 0 (elsewhere 011… is a national
 // number: Sheffield's 0114).
@@ -402,13 +419,21 @@ function normalizePhone(s: string, country: string | null): string | null {
   let end = chunk;
   for (; end < text.length; end++) {
     if (isDigit(text.charCodeAt(end))) continue;
-    if (!PHONE_PUNCTUATION.test(text[end])) break;
+    const c = text[end];
+    if (
+      !(c < "\x80"
+        ? ASCII_PHONE_PUNCTUATION.includes(c)
+        : PHONE_PUNCTUATION.test(c))
+    )
+      break;
     digits += text.slice(chunk, end);
     chunk = end + 1;
   }
   digits += text.slice(chunk, end);
   if (international || digits.startsWith("00")) {
-    digits = dropTrunkAfterCallingCode(digits.replace(LEADING_ZEROS, ""));
+    digits = dropTrunkAfterCallingCode(
+      digits[0] === "0" ? digits.replace(LEADING_ZEROS, "") : digits,
+    );
   } else if (
     country &&
     CALLING_CODE.get(country) === "1" &&
@@ -472,7 +497,7 @@ function normalizeState(s: string, country: string | null): string | null {
   const lower = nfc(s.toLowerCase());
   const subdivisions = country ? SUBDIVISIONS[country] : undefined;
   if (country && subdivisions) {
-    const iso = ISO_SUBDIVISION.exec(lower);
+    const iso = lower.length === 5 ? ISO_SUBDIVISION.exec(lower) : null;
     const code = subdivisions.get(
       iso && iso[1] === country.toLowerCase() ? iso[2] : foldKey(lower),
     );
