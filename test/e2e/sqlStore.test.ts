@@ -1,8 +1,11 @@
 import Database from "better-sqlite3";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDb, type DbHandle } from "../../app/db.server";
 import { classifyDatabaseUrl } from "../../app/dbUrl";
 import {
+  pgStatements,
+  sqliteStatements,
   sqliteStore,
   type SqlStore,
   type NewOutboxEvent,
@@ -783,6 +786,111 @@ describe.each(databaseKinds())("intake store on %s", (kind) => {
       data: { pausedReason: null },
     });
     expect(await claim("lease-resumed", null)).toEqual(["own_paused"]);
+  });
+
+  it("claims a large backlog through the claim index in its order, never reading and sorting every due row (decisions 180)", async () => {
+    const big = await handle.db.shop.create({
+      data: {
+        domain: "store-backlog.myshopify.com",
+        ingestKey: `key-backlog-${kind}`,
+        settings: {},
+        pixelId: "321",
+        tokenCiphertext: "v1:jkl",
+      },
+    });
+    // 20,000 due rows of one shop, written in SQL, then the planner's statistics.
+    const rows = 20_000;
+    const payload = JSON.stringify({ event_name: "Purchase" });
+    const now = new Date();
+    const plans: string[] = [];
+    if (kind === "postgresql") {
+      const client = new pg.Client({ connectionString: database.url });
+      await client.connect();
+      try {
+        await client.query(
+          `INSERT INTO "OutboxEvent" ("id", "shopId", "eventName", "eventId", "source", "status", "actionSource", ` +
+            `"eventTime", "payload", "updatedAt", "nextAttemptAt") SELECT 'big' || g, $1, 'Purchase', 'big_' || g, ` +
+            `'webhook', 'pending', 'website', now(), $2::jsonb, now(), now() - interval '1 hour' + g * interval '1 ms' ` +
+            `FROM generate_series(1, ${rows}) AS g`,
+          [big.id, payload],
+        );
+        await client.query(`ANALYZE "OutboxEvent"`);
+        const sql = pgStatements();
+        const at = now.toISOString();
+        for (const [text, values] of [
+          [sql.claim, ["plan", at, at, at, big.id, 1000]],
+          [sql.destinationClaim, ["plan", at, at, at, big.id, 1000, big.id]],
+          [sql.unrouted, [big.id, 1000]],
+        ] as const) {
+          const { rows: plan } = await client.query(
+            `EXPLAIN ${text}`,
+            values as unknown as unknown[],
+          );
+          plans.push(plan.map((r) => r["QUERY PLAN"]).join("\n"));
+        }
+      } finally {
+        await client.end();
+      }
+      for (const plan of plans) {
+        expect(plan).toMatch(
+          /Index Scan using "OutboxEvent_shopId_destinationId_status_nextAttemptAt_idx"/,
+        );
+        expect(plan).not.toMatch(/Sort/);
+      }
+    } else {
+      const file = new URL(database.url.replace(/^file:/, "file://")).pathname;
+      const db = new Database(file);
+      try {
+        db.prepare(
+          `WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < ${rows}) ` +
+            `INSERT INTO "OutboxEvent" ("id", "shopId", "eventName", "eventId", "source", "status", "actionSource", ` +
+            `"eventTime", "payload", "updatedAt", "nextAttemptAt") SELECT 'big' || n, ?, 'Purchase', 'big_' || n, ` +
+            `'webhook', 'pending', 'website', ?, ?, ?, ? FROM g`,
+        ).run(
+          big.id,
+          now.getTime(),
+          payload,
+          now.getTime(),
+          now.getTime() - 3_600_000,
+        );
+        db.exec("ANALYZE");
+        const sql = sqliteStatements();
+        for (const text of [
+          sql.candidates,
+          sql.destinationCandidates,
+          sql.unrouted,
+        ]) {
+          const n = (text.match(/\?/g) ?? []).length;
+          plans.push(
+            (
+              db
+                .prepare(`EXPLAIN QUERY PLAN ${text}`)
+                .all(...Array(n).fill(null)) as { detail: string }[]
+            )
+              .map((r) => r.detail)
+              .join("\n"),
+          );
+        }
+      } finally {
+        db.close();
+      }
+      for (const plan of plans) {
+        expect(plan).toMatch(
+          /USING (COVERING )?INDEX OutboxEvent_shopId_destinationId_status_nextAttemptAt_idx/,
+        );
+        expect(plan).not.toMatch(/TEMP B-TREE/);
+      }
+    }
+    // And the claim takes the oldest first.
+    const batch = await claimBatch(store, big.id, "lease-big", {
+      limit: 1000,
+      leaseMs: 30_000,
+      now,
+    });
+    expect(batch.rows).toHaveLength(1000);
+    expect(batch.rows[0].eventId).toBe("big_1");
+    // The sweeps of the next tests count every shop's rows.
+    await handle.db.shop.delete({ where: { id: big.id } });
   });
 
   it("writes the retry and final marks, lease releases and the expiry sweep as Prisma reads them, to their rows only", async () => {

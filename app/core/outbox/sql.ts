@@ -582,6 +582,15 @@ function statements(
     `"attempts" = "attempts" + 1, "updatedAt" = ${param(4)}`;
   const claimed = `RETURNING ${list(CLAIMED_COLUMNS)}, ${payloadText} AS "payloadJson"`;
   const pg = dialect === "postgresql";
+  // Claim order: the claim index's own order. Its leading columns are fixed by the WHERE, so this is the order of
+  // nextAttemptAt; said in full, because PostgreSQL does not take "destinationId" IS NULL as fixing the column, and
+  // for ORDER BY "nextAttemptAt" alone read every due row and sorted them (decisions 180).
+  const claimOrder = `"shopId", "destinationId", "status", "nextAttemptAt"`;
+  // SQLite: the claim index by name. With statistics (ANALYZE) its planner took the unique key's shopId prefix
+  // instead, a read of every row of the shop.
+  const byClaimIndex = pg
+    ? ""
+    : ` INDEXED BY "OutboxEvent_shopId_destinationId_status_nextAttemptAt_idx"`;
   // A claim takes nothing of a dataset paused or backing off (the Shop row for the own dataset, whose id is the
   // shop's, a Destination row for a further one): a send loop that read the dataset before another one paused it
   // must not send the rows that pause put back (decisions 181). `dataset` and `at` are placeholders, in this order.
@@ -598,7 +607,7 @@ function statements(
       ? // One statement: the due rows nobody holds, locked and leased. Rows other claims or writes hold are
         // skipped, not waited for.
         `WITH "due" AS (SELECT "id" AS "dueId" FROM ${outbox} WHERE "shopId" = ${param(5)} ${destination}AND "status" = 'pending' ` +
-        `AND "nextAttemptAt" <= ${param(4)} ${maySend(dataset, param(4))}ORDER BY "nextAttemptAt" ASC LIMIT ${param(6)} FOR UPDATE SKIP LOCKED) ` +
+        `AND "nextAttemptAt" <= ${param(4)} ${maySend(dataset, param(4))}ORDER BY ${claimOrder} LIMIT ${param(6)} FOR UPDATE SKIP LOCKED) ` +
         `UPDATE ${outbox} SET ${lease} FROM "due" WHERE "id" = "dueId" ${claimed}`
       : `UPDATE ${outbox} SET ${lease} WHERE "id" ${inIds(5)} AND "status" NOT IN (${NOT_PENDING}) ${claimed}`;
   const contextObject =
@@ -618,7 +627,7 @@ function statements(
       ? `("u"->>'${c}')${type === "text" ? "" : `::${type}`}`
       : `"u"->>'$.${c}'`;
   const dueIn = (from: string, where: string) =>
-    `SELECT 1 FROM ${from}${outbox} AS "o" WHERE "o"."shopId" = "s"."id" AND ${where} ` +
+    `SELECT 1 FROM ${from}${outbox} AS "o"${byClaimIndex} WHERE "o"."shopId" = "s"."id" AND ${where} ` +
     `AND "o"."status" = 'pending' AND "o"."nextAttemptAt" <= ${param(2)}`;
   // What a final row keeps of its lease and its network identifiers (outbox.ts finalFields).
   const final = (at: string) =>
@@ -626,17 +635,17 @@ function statements(
   return {
     // SQLite: the due ids, then their update, under the status guard. Without a destination: the rows not routed.
     candidates:
-      `SELECT "id" FROM ${outbox} WHERE "shopId" = ${param(1)} AND "destinationId" IS NULL AND "status" = 'pending' ` +
-      `AND "nextAttemptAt" <= ${param(2)} ${maySend(param(1), param(2))}ORDER BY "nextAttemptAt" ASC LIMIT ${param(3)}`,
+      `SELECT "id" FROM ${outbox}${byClaimIndex} WHERE "shopId" = ${param(1)} AND "destinationId" IS NULL AND "status" = 'pending' ` +
+      `AND "nextAttemptAt" <= ${param(2)} ${maySend(param(1), param(2))}ORDER BY ${claimOrder} LIMIT ${param(3)}`,
     // A routed shop's claims are per destination (decisions 130), through the (shopId, destinationId, status,
     // nextAttemptAt) index.
     destinationCandidates:
-      `SELECT "id" FROM ${outbox} WHERE "shopId" = ${param(1)} AND "destinationId" = ${param(4)} AND "status" = 'pending' ` +
-      `AND "nextAttemptAt" <= ${param(2)} ${maySend(param(4), param(2))}ORDER BY "nextAttemptAt" ASC LIMIT ${param(3)}`,
+      `SELECT "id" FROM ${outbox}${byClaimIndex} WHERE "shopId" = ${param(1)} AND "destinationId" = ${param(4)} AND "status" = 'pending' ` +
+      `AND "nextAttemptAt" <= ${param(2)} ${maySend(param(4), param(2))}ORDER BY ${claimOrder} LIMIT ${param(3)}`,
     claim: pgClaim(`AND "destinationId" IS NULL `, param(5)),
     unrouted:
-      `SELECT "id", "countryCode", "currency", "orderSource" FROM ${outbox} WHERE "shopId" = ${param(1)} ` +
-      `AND "destinationId" IS NULL AND "status" = 'pending' ORDER BY "nextAttemptAt" ASC LIMIT ${param(2)}`,
+      `SELECT "id", "countryCode", "currency", "orderSource" FROM ${outbox}${byClaimIndex} WHERE "shopId" = ${param(1)} ` +
+      `AND "destinationId" IS NULL AND "status" = 'pending' ORDER BY ${claimOrder} LIMIT ${param(2)}`,
     // A page of routes in one statement, from a JSON array of {id, d} (as the release's page, decisions 86); the
     // status as the claim's "not any other status", so that SQLite looks the ids up by key.
     route:
