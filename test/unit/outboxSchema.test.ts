@@ -1,4 +1,6 @@
+import fs from "node:fs";
 import { createRequire } from "node:module";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import {
   DATE_COLUMNS,
@@ -57,8 +59,29 @@ type Tables = (typeof schemas)[number]["tables"];
 const quoted = (text: string) =>
   [...text.matchAll(/"([^"]+)"/g)].map((m) => m[1]);
 
+// The indexes the SQLite migrations leave in place: a statement's `INDEXED BY` must name one of them.
+const sqliteIndexes = (() => {
+  const dir = path.join(process.cwd(), "prisma/migrations");
+  const live = new Set<string>();
+  for (const m of fs.readdirSync(dir).sort()) {
+    const file = path.join(dir, m, "migration.sql");
+    if (!fs.existsSync(file)) continue;
+    for (const [, verb, index] of fs
+      .readFileSync(file, "utf8")
+      .matchAll(/(CREATE (?:UNIQUE )?INDEX|DROP INDEX) "([^"]+)"/g))
+      if (verb === "DROP INDEX") live.delete(index);
+      else live.add(index);
+  }
+  return live;
+})();
+
 /** What is wrong with a statement's names against the schema: empty when each one is a table, alias or column. */
-function problems(name: string, text: string, tables: Tables): string[] {
+function problems(name: string, rawText: string, tables: Tables): string[] {
+  const out: string[] = [];
+  for (const [, index] of rawText.matchAll(/ INDEXED BY "([^"]+)"/g))
+    if (!sqliteIndexes.has(index))
+      out.push(`${name}: INDEXED BY "${index}", no index of the migrations`);
+  const text = rawText.replace(/ INDEXED BY "[^"]+"/g, "");
   const named = quoted(text).filter((n) => tables.has(n));
   const aliases = new Set(
     [
@@ -70,7 +93,6 @@ function problems(name: string, text: string, tables: Tables): string[] {
     tables.get(table)?.get(column);
   const anyColumn = (column: string) =>
     named.map((t) => columnOf(t, column)).find(Boolean);
-  const out: string[] = [];
   for (const n of quoted(text)) {
     if (!tables.has(n) && !aliases.has(n) && !anyColumn(n))
       out.push(`${name}: "${n}" is no column of ${named.join(", ")}`);
