@@ -84,15 +84,43 @@ export async function adminQuery<T>(
   return json.data;
 }
 
-/** Makes the shop's web pixel match its settings; records the outcome on the shop row for the admin. */
+const RECONCILE_EVERY_MS = 6 * 3_600_000;
+const RETRY_FAILED_AFTER_MS = 10 * 60_000;
+const lastAttempt = new Map<string, number>();
+
+type SyncResult = { ok: boolean; error?: string };
+/** The syncs running in this process, by shop and settings (decisions 183). */
+const inFlight = new Map<string, Promise<SyncResult>>();
+
+/**
+ * Makes the shop's web pixel match its settings; records the outcome on the shop row for the admin. A sync of the
+ * same shop and settings already running is awaited, not repeated: an install's sync and the first admin page's
+ * reconcile start side by side, and each created the pixel (decisions 183).
+ */
 export async function syncWebPixel(
   shop: Shop,
   graphql: AdminGraphql,
   db: Db = prisma,
-): Promise<{ ok: boolean; error?: string }> {
+): Promise<SyncResult> {
   const webPixel = {
     settings: JSON.stringify(pixelSettings(shop, await sendTargets(db, shop))),
   };
+  const key = `${shop.id}\n${webPixel.settings}`;
+  const running = inFlight.get(key);
+  if (running) return running;
+  const sync = pushWebPixel(shop, graphql, db, webPixel).finally(() =>
+    inFlight.delete(key),
+  );
+  inFlight.set(key, sync);
+  return sync;
+}
+
+async function pushWebPixel(
+  shop: Shop,
+  graphql: AdminGraphql,
+  db: Db,
+  webPixel: { settings: string },
+): Promise<SyncResult> {
   try {
     let id = shop.webPixelId;
     let result: PixelPayload | null = null;
@@ -147,10 +175,6 @@ export async function syncWebPixel(
     return { ok: false, error };
   }
 }
-
-const RECONCILE_EVERY_MS = 6 * 3_600_000;
-const RETRY_FAILED_AFTER_MS = 10 * 60_000;
-const lastAttempt = new Map<string, number>();
 
 /**
  * Called on admin page loads (decisions 18): re-syncs a missing or stale pixel, at most every few minutes per shop
