@@ -89,30 +89,39 @@ const RETRY_FAILED_AFTER_MS = 10 * 60_000;
 const lastAttempt = new Map<string, number>();
 
 type SyncResult = { ok: boolean; error?: string };
-/** The syncs running in this process, by shop and settings (decisions 183). */
-const inFlight = new Map<string, Promise<SyncResult>>();
+type Synced = { settings: string; result: SyncResult };
+/** Each shop's last sync started in this process: the next one waits for it (decisions 183). */
+const queue = new Map<string, Promise<Synced>>();
 
 /**
- * Makes the shop's web pixel match its settings; records the outcome on the shop row for the admin. A sync of the
- * same shop and settings already running is awaited, not repeated: an install's sync and the first admin page's
- * reconcile start side by side, and each created the pixel (decisions 183).
+ * Makes the shop's web pixel match its settings; records the outcome on the shop row for the admin. One sync per shop
+ * at a time in this process, and one that waited for a successful sync of the same settings takes its result instead
+ * of asking Shopify again: an install's sync and the first admin page's reconcile start side by side, and each
+ * created the pixel (decisions 183).
  */
-export async function syncWebPixel(
+export function syncWebPixel(
   shop: Shop,
   graphql: AdminGraphql,
   db: Db = prisma,
 ): Promise<SyncResult> {
-  const webPixel = {
-    settings: JSON.stringify(pixelSettings(shop, await sendTargets(db, shop))),
+  const before = queue.get(shop.id);
+  const run = (async (): Promise<Synced> => {
+    const prior = await before?.catch(() => undefined);
+    const settings = JSON.stringify(
+      pixelSettings(shop, await sendTargets(db, shop)),
+    );
+    if (prior?.settings === settings && prior.result.ok) return prior;
+    return {
+      settings,
+      result: await pushWebPixel(shop, graphql, db, { settings }),
+    };
+  })();
+  queue.set(shop.id, run);
+  const done = () => {
+    if (queue.get(shop.id) === run) queue.delete(shop.id);
   };
-  const key = `${shop.id}\n${webPixel.settings}`;
-  const running = inFlight.get(key);
-  if (running) return running;
-  const sync = pushWebPixel(shop, graphql, db, webPixel).finally(() =>
-    inFlight.delete(key),
-  );
-  inFlight.set(key, sync);
-  return sync;
+  run.then(done, done);
+  return run.then((r) => r.result);
 }
 
 async function pushWebPixel(

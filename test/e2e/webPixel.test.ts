@@ -164,6 +164,32 @@ describe.each(databaseKinds())("web pixel sync on %s", (kind) => {
     expect(row.webPixelSyncedAt).not.toBeNull();
   });
 
+  it("an install's sync and a page's reconcile side by side create the pixel once (decisions 183)", async () => {
+    const s = await shop();
+    // Only one answer scripted: a second create would be an "unexpected Admin API call".
+    const admin = fakeAdmin({
+      webPixelCreate: [
+        pixelPayload("webPixelCreate", "gid://shopify/WebPixel/33"),
+      ],
+    });
+    const results = await Promise.all([
+      syncWebPixel(s, admin.graphql, db),
+      syncWebPixel(s, admin.graphql, db),
+    ]);
+    expect(results).toEqual([{ ok: true }, { ok: true }]);
+    expect(admin.calls.map((c) => c.operation)).toEqual(["webPixelCreate"]);
+    // Once it is done, the next sync asks Shopify again (an update of the stored pixel).
+    const later = fakeAdmin({
+      webPixelUpdate: [
+        pixelPayload("webPixelUpdate", "gid://shopify/WebPixel/33"),
+      ],
+    });
+    expect(await syncWebPixel(await reload(s), later.graphql, db)).toEqual({
+      ok: true,
+    });
+    expect(later.calls.map((c) => c.operation)).toEqual(["webPixelUpdate"]);
+  });
+
   it("on TAKEN, finds the existing pixel and updates it", async () => {
     const s = await shop();
     const admin = fakeAdmin({

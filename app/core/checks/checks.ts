@@ -7,6 +7,7 @@ import {
 } from "../meta";
 import {
   decryptToken,
+  describeTarget,
   DESTINATION_ORDER,
   sendTargets,
   targetsOf,
@@ -95,7 +96,7 @@ export async function runDueChecks(deps: CheckDeps, now = new Date()) {
       )
         continue;
       await checkDataset(deps, shop, target, now).catch((err: Error) =>
-        deps.log?.(`[checks] ${describe(shop, target)}: ${err.message}`),
+        deps.log?.(`[checks] ${describeTarget(shop, target)}: ${err.message}`),
       );
       ran++;
     }
@@ -189,13 +190,6 @@ async function claim(
     // Another process created it first: the check is theirs.
     return false;
   }
-}
-
-/** The shop and, for a further dataset, which one: the operator's log. */
-function describe(shop: Shop, target: SendTarget): string {
-  return target.own
-    ? shop.domain
-    : `${shop.domain} (dataset ${target.pixelId})`;
 }
 
 /** One dataset's check with its own id, token and Graph version (decisions 160). */
@@ -320,12 +314,12 @@ async function warn(
       ),
     );
     deps.log?.(
-      `[checks] ${describe(shop, target)}: token warning e-mailed (${key})`,
+      `[checks] ${describeTarget(shop, target)}: token warning e-mailed (${key})`,
     );
   } catch (err) {
     // Not retried, as the pause notice: the warning stays in the admin.
     deps.log?.(
-      `[checks] ${describe(shop, target)}: the token warning could not be sent: ${(err as Error).message}`,
+      `[checks] ${describeTarget(shop, target)}: the token warning could not be sent: ${(err as Error).message}`,
     );
   }
 }

@@ -9,6 +9,7 @@ import {
 import {
   backOffTarget,
   decryptToken,
+  describeTarget,
   type KeyRing,
   noteTargetDelivery,
   noteTestEventSent,
@@ -448,7 +449,10 @@ export class Dispatcher {
         await backOffTarget(this.o.db, target, step.until);
         break;
     }
-    if (step.note) this.o.log(`[dispatcher] ${describe(batch)}: ${step.note}`);
+    if (step.note)
+      this.o.log(
+        `[dispatcher] ${describeTarget(batch.shop, batch.target)}: ${step.note}`,
+      );
   }
 
   /** Pauses the batch's dataset only: the shop's other datasets keep sending (decisions 130). */
@@ -460,15 +464,8 @@ export class Dispatcher {
   ): Promise<void> {
     await pauseTarget(this.o.db, target, reason, detail, new Date());
     this.o.log(
-      `[dispatcher] ${describe({ shop, target })}: sending paused (${reason}); events are kept until the connection is fixed`,
+      `[dispatcher] ${describeTarget(shop, target)}: sending paused (${reason}); events are kept until the connection is fixed`,
     );
     if (failure && this.o.onPause) await this.o.onPause(shop, target, failure);
   }
-}
-
-/** The shop, and the dataset when it is not the shop's own, for the operator's log. */
-function describe({ shop, target }: Pick<Claimed, "shop" | "target">): string {
-  return target.own
-    ? shop.domain
-    : `${shop.domain} (dataset ${target.pixelId})`;
 }

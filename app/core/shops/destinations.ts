@@ -41,6 +41,16 @@ export interface SendTarget {
   connectedAt: Date | null;
 }
 
+/** The shop, and the dataset when it is not the shop's own: for the operator's log. */
+export function describeTarget(
+  shop: Pick<Shop, "domain">,
+  target: Pick<SendTarget, "own" | "pixelId">,
+): string {
+  return target.own
+    ? shop.domain
+    : `${shop.domain} (dataset ${target.pixelId})`;
+}
+
 function ownTarget(shop: Shop): SendTarget {
   return {
     id: shop.id,

@@ -38,6 +38,7 @@ export {
   saveOwnRule,
   sendTargets,
   targetsOf,
+  describeTarget,
   testTarget,
 } from "./destinations";
 export type { SendTarget } from "./destinations";
