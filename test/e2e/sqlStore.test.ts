@@ -788,6 +788,187 @@ describe.each(databaseKinds())("intake store on %s", (kind) => {
     expect(await claim("lease-resumed", null)).toEqual(["own_paused"]);
   });
 
+  it("routes a page and claims by the same write what each dataset's lease has room for, never a paused dataset's (decisions 184)", async () => {
+    const shop = await handle.db.shop.create({
+      data: {
+        domain: "store-route-claims.myshopify.com",
+        ingestKey: `key-route-claims-${kind}`,
+        settings: {},
+        pixelId: "456",
+        tokenCiphertext: "v1:def",
+      },
+    });
+    const further = await handle.db.destination.create({
+      data: {
+        shopId: shop.id,
+        pixelId: "789",
+        tokenCiphertext: "v1:ghi",
+        tokenKeyId: "k1",
+        tokenLast4: "wxyz",
+        rule: { kind: "country", countries: ["US"] },
+      },
+    });
+    const now = new Date();
+    let n = 0;
+    const waiting = (countryCode: string, nextAttemptAt: Date) =>
+      handle.db.outboxEvent.create({
+        data: {
+          shopId: shop.id,
+          eventName: "Purchase",
+          eventId: `route_${++n}_${countryCode}`,
+          source: "webhook",
+          status: "pending",
+          actionSource: "website",
+          eventTime: now,
+          payload: { event_id: `route_${n}_${countryCode}` },
+          countryCode,
+          nextAttemptAt,
+        },
+      });
+    const earlier = (ms: number) => new Date(now.getTime() - ms);
+    // Canada to the own dataset, the US to the further one; three Canadian rows and two US rows due, one US not yet.
+    for (const [country, at] of [
+      ["CA", earlier(5_000)],
+      ["US", earlier(4_000)],
+      ["CA", earlier(3_000)],
+      ["US", earlier(2_000)],
+      ["CA", earlier(1_000)],
+      ["US", new Date(now.getTime() + 60_000)],
+    ] as const)
+      await waiting(country, at);
+    const outbox = handle.outbox();
+    const toDataset = (row: { countryCode: string | null }) => [
+      row.countryCode === "US" ? further.id : shop.id,
+    ];
+    const rows = () =>
+      handle.db.outboxEvent.findMany({
+        where: { shopId: shop.id },
+        orderBy: { eventId: "asc" },
+        select: {
+          eventId: true,
+          destinationId: true,
+          status: true,
+          leaseOwner: true,
+          attempts: true,
+        },
+      });
+
+    // The own dataset's lease has room for two, the further one's for five: the own dataset's two oldest due rows
+    // and the further one's due rows are claimed; the rest are routed only.
+    const first = await outbox.routePending(shop.id, toDataset, now, 100, {
+      room: new Map([
+        [shop.id, { lease: "lease-own", rows: 2 }],
+        [further.id, { lease: "lease-further", rows: 5 }],
+      ]),
+      leaseMs: 30_000,
+    });
+    expect(first.routed).toBe(6);
+    expect(
+      [...first.claimed].map(([lease, claimed]) => [
+        lease,
+        claimed.map((r) => r.eventId).sort(),
+      ]),
+    ).toEqual(
+      expect.arrayContaining([
+        ["lease-own", ["route_1_CA", "route_3_CA"]],
+        ["lease-further", ["route_2_US", "route_4_US"]],
+      ]),
+    );
+    expect(first.claimed.size).toBe(2);
+    // A claimed row reads as a claim leaves it, its payload included; a routed one is still pending.
+    const claimedRow = first.claimed.get("lease-own")![0];
+    expect(JSON.parse(claimedRow.payloadJson)).toEqual({
+      event_id: claimedRow.eventId,
+    });
+    expect(claimedRow.eventTime).toEqual(now);
+    expect(await rows()).toEqual([
+      {
+        eventId: "route_1_CA",
+        destinationId: shop.id,
+        status: "sending",
+        leaseOwner: "lease-own",
+        attempts: 1,
+      },
+      {
+        eventId: "route_2_US",
+        destinationId: further.id,
+        status: "sending",
+        leaseOwner: "lease-further",
+        attempts: 1,
+      },
+      {
+        eventId: "route_3_CA",
+        destinationId: shop.id,
+        status: "sending",
+        leaseOwner: "lease-own",
+        attempts: 1,
+      },
+      {
+        eventId: "route_4_US",
+        destinationId: further.id,
+        status: "sending",
+        leaseOwner: "lease-further",
+        attempts: 1,
+      },
+      {
+        eventId: "route_5_CA",
+        destinationId: shop.id,
+        status: "pending",
+        leaseOwner: null,
+        attempts: 0,
+      },
+      {
+        eventId: "route_6_US",
+        destinationId: further.id,
+        status: "pending",
+        leaseOwner: null,
+        attempts: 0,
+      },
+    ]);
+    // The leases read as a claim's: the rows are sent under them.
+    expect(
+      await store.markSent(
+        first.claimed.get("lease-own")!.map((r) => r.id),
+        "lease-own",
+        {
+          sentAt: now,
+          fbtraceId: null,
+          metaResponse: {},
+          sentWithIp: false,
+          sentWithUserAgent: false,
+        },
+      ),
+    ).toBe(2);
+
+    // A dataset paused after its caller read it: its rows stay as they were (not routed), the other's are claimed.
+    await waiting("CA", earlier(500));
+    await waiting("US", earlier(400));
+    await handle.db.destination.update({
+      where: { id: further.id },
+      data: { pausedReason: "token" },
+    });
+    const second = await outbox.routePending(shop.id, toDataset, now, 100, {
+      room: new Map([
+        [shop.id, { lease: "lease-own-2", rows: 10 }],
+        [further.id, { lease: "lease-further-2", rows: 10 }],
+      ]),
+      leaseMs: 30_000,
+    });
+    expect(second.routed).toBe(1);
+    expect(
+      [...second.claimed].map(([lease, c]) => [lease, c.map((r) => r.eventId)]),
+    ).toEqual([["lease-own-2", ["route_7_CA"]]]);
+    expect((await rows()).filter((r) => r.eventId === "route_8_US")).toEqual([
+      {
+        eventId: "route_8_US",
+        destinationId: null,
+        status: "pending",
+        leaseOwner: null,
+        attempts: 0,
+      },
+    ]);
+  });
+
   it("claims a large backlog through the claim index in its order, never reading and sorting every due row (decisions 180)", async () => {
     const big = await handle.db.shop.create({
       data: {

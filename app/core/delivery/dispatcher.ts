@@ -154,9 +154,9 @@ export class Dispatcher {
     this.housekeepingAt = 0;
     await this.runHousekeeping();
     for (;;) {
-      const batch = await this.claimNext();
-      if (!batch) return;
-      await this.send(batch);
+      const batches = await this.claimNext();
+      if (!batches) return;
+      await this.send(batches);
     }
   }
 
@@ -178,8 +178,8 @@ export class Dispatcher {
   private async work(): Promise<void> {
     while (!this.stopping) {
       try {
-        const batch = await this.claimNext();
-        if (batch) await this.send(batch);
+        const batches = await this.claimNext();
+        if (batches) await this.send(batches);
         else await this.idle();
       } catch (err) {
         this.o.log(`[dispatcher] error: ${(err as Error).message}`);
@@ -247,7 +247,7 @@ export class Dispatcher {
    * the send slots (all but one), so a shop whose Graph answers are slow never holds them all: another shop's
    * events go through the slot left (decisions 88).
    */
-  private async claimNext(): Promise<Claimed | null> {
+  private async claimNext(): Promise<Claimed[] | null> {
     for (let refreshed = false; ;) {
       const at = this.dueShops.findIndex(
         (id) => (this.sending.get(id) ?? 0) < this.shopShare(),
@@ -261,54 +261,87 @@ export class Dispatcher {
       const [shopId] = this.dueShops.splice(at, 1);
       // The slot is taken before the first await: side-by-side send loops must not both find it free.
       this.takeSlot(shopId, 1);
-      const batch = await this.claimFrom(shopId).catch((err: unknown) => {
+      const batches = await this.claimFrom(shopId).catch((err: unknown) => {
         this.takeSlot(shopId, -1);
         throw err;
       });
-      if (batch) return batch;
+      if (batches.length > 0) return batches;
       this.takeSlot(shopId, -1);
     }
   }
 
-  private async claimFrom(shopId: string): Promise<Claimed | null> {
+  /**
+   * The next batches of one shop: one per dataset that may send, at most. A shop that routes claims each dataset's
+   * routed rows, then routes a page and claims by the same write what its datasets still have room for (decisions
+   * 184): a routed row is written once before it is sent, not routed and then claimed.
+   */
+  private async claimFrom(shopId: string): Promise<Claimed[]> {
     const row = await this.o.db.shop.findUnique({
       where: { id: shopId },
       include: { destinations: { orderBy: [...DESTINATION_ORDER] } },
     });
-    if (!row || row.uninstalledAt || !row.pixelId) return null;
+    if (!row || row.uninstalledAt || !row.pixelId) return [];
     const { destinations, ...shop } = row;
     const targets = targetsOf(shop, destinations);
     const routed = routes(targets);
     const now = new Date();
-    // Rows become pending in many places (intake, the hold timer, replay); they are routed here, a page per
-    // statement, before the claims that need it (decisions 130).
-    if (routed)
-      await this.o.outbox.routePending(
+    const claimOne = (target: SendTarget | null, limit: number) =>
+      this.o.outbox.claim(shopId, this.newLease(), {
+        limit,
+        leaseMs: this.o.leaseMs,
+        now,
+        destinationId: target?.id ?? null,
+      });
+    const batches: Claimed[] = [];
+    // The shop's datasets in turn, from the one after the last served: a busy one goes out after the others.
+    const turn = (this.turns.get(shopId) ?? 0) % targets.length;
+    this.turns.set(shopId, turn + 1);
+    const inTurn = [...targets.slice(turn), ...targets.slice(0, turn)];
+    if (!routed) {
+      const target = inTurn[0];
+      if (this.canSend(target))
+        batches.push({
+          ...(await claimOne(null, this.o.batchSize)),
+          shop,
+          target,
+        });
+    } else {
+      const room = new Map<string, { lease: string; rows: number }>();
+      for (const target of inTurn) {
+        if (!this.canSend(target)) continue;
+        const batch = await claimOne(target, this.o.batchSize);
+        batches.push({ ...batch, shop, target });
+        if (batch.rows.length < this.o.batchSize)
+          room.set(target.id, {
+            lease: batch.lease,
+            rows: this.o.batchSize - batch.rows.length,
+          });
+      }
+      // Rows become pending in many places (intake, the hold timer, replay); they are routed here, a page per
+      // statement (decisions 130), each taken by its dataset's lease while it has room. A batch's worth per dataset:
+      // split between them, one page would make half-full requests.
+      const { claimed } = await this.o.outbox.routePending(
         shopId,
         (row) => route(targets, routeFacts(row)).map((t) => t.id),
         now,
-        // A batch's worth per dataset: split between them, one page would make half-full requests.
         this.o.batchSize * targets.length,
+        { room, leaseMs: this.o.leaseMs },
       );
-    // The shop's datasets in turn, from the one after the last served: a busy one does not starve the others.
-    const turn = (this.turns.get(shopId) ?? 0) % targets.length;
-    for (let i = 0; i < targets.length; i++) {
-      const target = targets[(turn + i) % targets.length];
-      if (!this.canSend(target)) continue;
-      const lease = `${this.id}:${++this.leaseSeq}`;
-      const batch = await this.o.outbox.claim(shopId, lease, {
-        limit: this.o.batchSize,
-        leaseMs: this.o.leaseMs,
-        destinationId: routed ? target.id : null,
-      });
-      if (batch.rows.length === 0) continue;
-      this.turns.set(shopId, turn + i + 1);
-      // A full batch, or another dataset, suggests more is waiting: keep the shop in the rotation, behind the others.
-      if (batch.rows.length === this.o.batchSize || targets.length > 1)
-        this.dueShops.push(shopId);
-      return { ...batch, shop, target };
+      for (const batch of batches)
+        batch.rows.push(...(claimed.get(batch.lease) ?? []));
     }
-    return null;
+    const sending = batches.filter((b) => b.rows.length > 0);
+    // A full batch, or another dataset, suggests more is waiting: keep the shop in the rotation, behind the others.
+    if (
+      sending.some((b) => b.rows.length === this.o.batchSize) ||
+      (sending.length > 0 && targets.length > 1)
+    )
+      this.dueShops.push(shopId);
+    return sending;
+  }
+
+  private newLease(): string {
+    return `${this.id}:${++this.leaseSeq}`;
   }
 
   private takeSlot(shopId: string, n: 1 | -1): void {
@@ -322,12 +355,31 @@ export class Dispatcher {
     return Math.max(1, this.o.concurrency - 1);
   }
 
-  /** Sends a claimed batch, then gives its shop's send slot back. */
-  private async send(batch: Claimed): Promise<void> {
+  /**
+   * Sends one claim's batches (one per dataset) one after another, then gives its shop's send slot back. A batch
+   * that waited past half its lease has it renewed first, and sends only the rows still its own (decisions 43).
+   */
+  private async send(batches: Claimed[]): Promise<void> {
+    const claimedAt = Date.now();
     try {
-      await this.deliver(batch);
+      for (const batch of batches) {
+        if (Date.now() - claimedAt > this.o.leaseMs / 2) {
+          const now = new Date();
+          const held = new Set(
+            await this.o.outbox.renewLease(
+              batch.rows.map((r) => r.id),
+              batch.lease,
+              new Date(now.getTime() + this.o.leaseMs),
+              now,
+            ),
+          );
+          batch.rows = batch.rows.filter((r) => held.has(r.id));
+          if (batch.rows.length === 0) continue;
+        }
+        await this.deliver(batch);
+      }
     } finally {
-      this.takeSlot(batch.shopId, -1);
+      this.takeSlot(batches[0].shopId, -1);
     }
   }
 

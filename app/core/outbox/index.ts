@@ -25,6 +25,7 @@ export type {
   RefundRow,
   ReleaseUpdate,
   ReplayResult,
+  RouteClaims,
   RoutedRow,
   RowRelease,
   Undecided,

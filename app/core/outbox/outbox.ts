@@ -24,6 +24,7 @@ import {
   type PostingBrowser,
   type PurchaseRow,
   type ReleaseWrite,
+  type RouteRow,
   type SqlStore,
 } from "./sql";
 
@@ -249,6 +250,15 @@ export interface ClaimedBatch {
   destinationId: string;
   lease: string;
   rows: ClaimedRow[];
+}
+
+/**
+ * The claims a routing page makes as it routes (decisions 184): per dataset that may send now, the lease its due rows
+ * are claimed with and how many more rows that lease may take.
+ */
+export interface RouteClaims {
+  room: ReadonlyMap<string, { lease: string; rows: number }>;
+  leaseMs: number;
 }
 
 /** What routing reads of a row (decisions 130). */
@@ -776,83 +786,101 @@ export class Outbox {
 
   /**
    * Routes a page of the shop's pending rows not routed yet (decisions 132). `route` names the datasets a row goes
-   * to. A row for one dataset is routed by one prepared statement for the page; a row for several goes to the
-   * first, and a copy of it (its lane: that dataset's id) to each further one, made in the same transaction and
-   * only by the router whose guarded update took the row; a row no dataset takes is kept back ("no_destination").
-   * Every write only takes a row still pending and not routed. Returns how many rows it routed.
+   * to. A row for one dataset is routed by one prepared statement for the page, and claimed by it when `claims`
+   * holds a lease with room for that dataset (decisions 184); a row for several goes to the first, and a copy of it
+   * (its lane: that dataset's id) to each further one, made in the same transaction and only by the router whose
+   * guarded update took the row, claimed later; a row no dataset takes is kept back ("no_destination"). Every write
+   * only takes a row still pending and not routed. Returns how many rows it routed, and the rows it claimed by lease.
    */
   async routePending(
     shopId: string,
     route: (row: RoutedRow) => string[],
     now: Date,
     limit = 1_000,
-  ): Promise<number> {
+    claims?: RouteClaims,
+  ): Promise<{ routed: number; claimed: Map<string, ClaimedRow[]> }> {
+    const claimed = new Map<string, ClaimedRow[]>();
     const rows = await this.store.unrouted(shopId, limit);
-    if (rows.length === 0) return 0;
+    if (rows.length === 0) return { routed: 0, claimed };
     const plans = rows.map((row) => ({ row, to: route(row) }));
-    const single = plans.filter(({ to }) => to.length === 1);
-    const routed = await this.store.routeRows(
-      single.map(({ row, to }) => ({ id: row.id, destinationId: to[0] })),
+    const leased = new Map<string, number>();
+    const single: RouteRow[] = [];
+    for (const { row, to } of plans) {
+      if (to.length !== 1) continue;
+      const due = row.nextAttemptAt.getTime() <= now.getTime();
+      const room = due ? claims?.room.get(to[0]) : undefined;
+      const n = leased.get(to[0]) ?? 0;
+      const lease = room && n < room.rows ? room.lease : null;
+      if (lease) leased.set(to[0], n + 1);
+      single.push({ id: row.id, destinationId: to[0], lease });
+    }
+    const written = await this.store.routeRows(
+      single,
+      new Date(now.getTime() + (claims?.leaseMs ?? 0)),
       now,
     );
+    for (const { leaseOwner, ...row } of written) {
+      if (leaseOwner === null) continue;
+      const rows = claimed.get(leaseOwner) ?? [];
+      rows.push(row);
+      claimed.set(leaseOwner, rows);
+    }
     const others = plans.filter(({ to }) => to.length !== 1);
-    if (others.length === 0) return routed.length;
+    if (others.length === 0) return { routed: written.length, claimed };
     const byFirst = new Map<string | null, string[]>();
     for (const { row, to } of others) {
       const ids = byFirst.get(to[0] ?? null) ?? [];
       ids.push(row.id);
       byFirst.set(to[0] ?? null, ids);
     }
-    return (
-      routed.length +
-      (await retryOnConflict(() =>
-        this.db.$transaction(async (tx) => {
-          const taken = new Set<string>();
-          for (const [first, ids] of byFirst) {
-            const won = await tx.outboxEvent.updateManyAndReturn({
-              where: {
-                id: { in: ids },
-                status: "pending",
-                destinationId: null,
-              },
-              data:
-                first === null
-                  ? {
-                      status: "suppressed",
-                      suppressReason: "no_destination",
-                      ...finalFields(now),
-                    }
-                  : { destinationId: first, updatedAt: now },
-              select: { id: true },
-            });
-            for (const { id } of won) taken.add(id);
-          }
-          const copied = others.filter(
-            ({ row, to }) => to.length > 1 && taken.has(row.id),
+    const copiedRouted = await retryOnConflict(() =>
+      this.db.$transaction(async (tx) => {
+        const taken = new Set<string>();
+        for (const [first, ids] of byFirst) {
+          const won = await tx.outboxEvent.updateManyAndReturn({
+            where: {
+              id: { in: ids },
+              status: "pending",
+              destinationId: null,
+            },
+            data:
+              first === null
+                ? {
+                    status: "suppressed",
+                    suppressReason: "no_destination",
+                    ...finalFields(now),
+                  }
+                : { destinationId: first, updatedAt: now },
+            select: { id: true },
+          });
+          for (const { id } of won) taken.add(id);
+        }
+        const copied = others.filter(
+          ({ row, to }) => to.length > 1 && taken.has(row.id),
+        );
+        if (copied.length > 0) {
+          // The whole rows (payloads) of those only.
+          const full = new Map(
+            (
+              await tx.outboxEvent.findMany({
+                where: { id: { in: copied.map(({ row }) => row.id) } },
+              })
+            ).map((row) => [row.id, row]),
           );
-          if (copied.length > 0) {
-            // The whole rows (payloads) of those only.
-            const full = new Map(
-              (
-                await tx.outboxEvent.findMany({
-                  where: { id: { in: copied.map(({ row }) => row.id) } },
-                })
-              ).map((row) => [row.id, row]),
-            );
-            await tx.outboxEvent.createMany({
-              data: copied.flatMap(({ row, to }) =>
-                to
-                  .slice(1)
-                  .map((destinationId) =>
-                    copyTo(full.get(row.id)!, destinationId, now),
-                  ),
-              ),
-            });
-          }
-          return taken.size;
-        }),
-      ))
+          await tx.outboxEvent.createMany({
+            data: copied.flatMap(({ row, to }) =>
+              to
+                .slice(1)
+                .map((destinationId) =>
+                  copyTo(full.get(row.id)!, destinationId, now),
+                ),
+            ),
+          });
+        }
+        return taken.size;
+      }),
     );
+    return { routed: written.length + copiedRouted, claimed };
   }
 
   /**

@@ -174,8 +174,18 @@ export type ClaimedRow = Pick<
 
 export type UnroutedRow = Pick<
   OutboxEvent,
-  "id" | "countryCode" | "currency" | "orderSource"
+  "id" | "countryCode" | "currency" | "orderSource" | "nextAttemptAt"
 >;
+
+/** A row to route: the dataset it goes to, and the lease that claims it as it is routed (null: routed only). */
+export interface RouteRow {
+  id: string;
+  destinationId: string;
+  lease: string | null;
+}
+
+/** A routed row as the route write returns it: claimed (`leaseOwner` its lease) or routed only (null). */
+export type RoutedClaim = ClaimedRow & { leaseOwner: string | null };
 
 export interface SentFields {
   sentAt: Date;
@@ -353,13 +363,15 @@ export interface SqlStore {
   /** A page of the shop's pending rows not routed yet, with what routing reads of them (decisions 132). */
   unrouted(shopId: string, limit: number): Promise<UnroutedRow[]>;
   /**
-   * Routes rows to one dataset each, in one statement, each only while still pending and not routed; returns the
-   * ids it routed.
+   * Routes rows to one dataset each, in one statement, each only while still pending and not routed; a row with a
+   * lease is claimed by the same write, unless its dataset is paused or backing off (then it is left as it was).
+   * Returns the rows it routed (decisions 184).
    */
   routeRows(
-    routes: { id: string; destinationId: string }[],
+    routes: RouteRow[],
+    leaseUntil: Date,
     now: Date,
-  ): Promise<string[]>;
+  ): Promise<RoutedClaim[]>;
   /** Extends the lease of its rows to `leaseUntil`; returns the ids still the lease's (another may have reclaimed some). */
   renewLease(
     ids: string[],
@@ -536,6 +548,7 @@ export const DATE_COLUMNS = new Set([
   "browserSeenAt",
   "orderUpdatedAt",
   "linkedAt",
+  "nextAttemptAt",
 ]);
 // "Not any other status" rather than `= 'pending'`: with an equality on status, SQLite (without statistics it
 // guesses few rows match) walks every pending row through a status index instead of looking the ids up by key.
@@ -644,20 +657,26 @@ function statements(
       `AND "nextAttemptAt" <= ${param(2)} ${maySend(param(4), param(2))}ORDER BY ${claimOrder} LIMIT ${param(3)}`,
     claim: pgClaim(`AND "destinationId" IS NULL `, param(5)),
     unrouted:
-      `SELECT "id", "countryCode", "currency", "orderSource" FROM ${outbox}${byClaimIndex} WHERE "shopId" = ${param(1)} ` +
-      `AND "destinationId" IS NULL AND "status" = 'pending' ORDER BY ${claimOrder} LIMIT ${param(2)}`,
-    // A page of routes in one statement, from a JSON array of {id, d} (as the release's page, decisions 86); the
-    // status as the claim's "not any other status", so that SQLite looks the ids up by key.
+      `SELECT "id", "countryCode", "currency", "orderSource", "nextAttemptAt" FROM ${outbox}${byClaimIndex} ` +
+      `WHERE "shopId" = ${param(1)} AND "destinationId" IS NULL AND "status" = 'pending' ORDER BY ${claimOrder} LIMIT ${param(2)}`,
+    // A page of routes in one statement, from a JSON array of {id, d, l} (as the release's page, decisions 86); the
+    // status as the claim's "not any other status", so that SQLite looks the ids up by key. A row with a lease (l)
+    // is claimed in the same write, as the claim leases it, while its dataset may send (decisions 181, 184).
     route:
-      `UPDATE ${outbox} SET "destinationId" = "dest", "updatedAt" = ${param(1)} FROM (${
+      `UPDATE ${outbox} SET "destinationId" = "dest", "leaseOwner" = "rlease", ` +
+      `"status" = CASE WHEN "rlease" IS NULL THEN "status" ELSE 'sending' END, ` +
+      `"leaseUntil" = CASE WHEN "rlease" IS NULL THEN "leaseUntil" ELSE ${param(1)} END, ` +
+      `"nextAttemptAt" = CASE WHEN "rlease" IS NULL THEN "nextAttemptAt" ELSE ${param(2)} END, ` +
+      `"attempts" = "attempts" + CASE WHEN "rlease" IS NULL THEN 0 ELSE 1 END, "updatedAt" = ${param(3)} FROM (${
         pg
-          ? `SELECT "e"->>'id' AS "rid", "e"->>'d' AS "dest" FROM jsonb_array_elements(${param(2)}::jsonb) AS "e"`
-          : `SELECT value->>'$.id' AS "rid", value->>'$.d' AS "dest" FROM json_each(${param(2)})`
-      }) AS "r" WHERE "id" = "rid" AND "status" NOT IN (${NOT_PENDING}) AND "destinationId" IS NULL` +
+          ? `SELECT "e"->>'id' AS "rid", "e"->>'d' AS "dest", "e"->>'l' AS "rlease" FROM jsonb_array_elements(${param(4)}::jsonb) AS "e"`
+          : `SELECT value->>'$.id' AS "rid", value->>'$.d' AS "dest", value->>'$.l' AS "rlease" FROM json_each(${param(4)})`
+      }) AS "r" WHERE "id" = "rid" AND "status" NOT IN (${NOT_PENDING}) AND "destinationId" IS NULL ` +
+      `AND ("rlease" IS NULL OR (TRUE ${maySend(`"dest"`, param(5))}))` +
       (pg
-        ? ` AND ${inIdOrder(`"id" IN (SELECT "e"->>'id' FROM jsonb_array_elements(${param(2)}::jsonb) AS "e")`)}`
+        ? ` AND ${inIdOrder(`"id" IN (SELECT "e"->>'id' FROM jsonb_array_elements(${param(4)}::jsonb) AS "e")`)}`
         : "") +
-      ` RETURNING "id"`,
+      ` ${claimed}, "leaseOwner"`,
     destinationClaim: pgClaim(`AND "destinationId" = ${param(7)} `, param(7)),
     renewLease:
       `UPDATE ${outbox} SET "leaseUntil" = ${param(1)}, "nextAttemptAt" = ${param(2)}, "updatedAt" = ${param(3)} ` +
@@ -873,6 +892,12 @@ export function sqliteStatements() {
 }
 
 /** SQLite's positional values for a claim's `maySend` (dataset and time, for the Shop then the Destination row). */
+/** A page of routes as the route statement reads it. */
+const routeJson = (routes: RouteRow[]) =>
+  JSON.stringify(
+    routes.map((r) => ({ id: r.id, d: r.destinationId, l: r.lease })),
+  );
+
 const maySendArgs = (dataset: string, now: Date) => {
   const at = sqliteTime(now);
   return [dataset, at, dataset, at];
@@ -1030,18 +1055,18 @@ export function sqliteStore(
     applyReleases: (writes, now) => applyReleases(writes, now),
     async unrouted(shopId, limit) {
       const rows = await locked(() => prepared.unrouted.all(shopId, limit));
-      return rows as UnroutedRow[];
+      return rows.map((row) => decode<UnroutedRow>(row));
     },
-    async routeRows(routes, now) {
+    async routeRows(routes, leaseUntil, now) {
       if (routes.length === 0) return [];
-      const json = JSON.stringify(
-        routes.map((r) => ({ id: r.id, d: r.destinationId })),
-      );
-      let routed: { id: string }[] = [];
+      const json = routeJson(routes);
+      const until = sqliteTime(leaseUntil);
+      const at = sqliteTime(now);
+      let routed: unknown[] = [];
       await write(() => {
-        routed = prepared.route.all(sqliteTime(now), json) as { id: string }[];
+        routed = prepared.route.all(until, until, at, json, at, at);
       });
-      return routed.map((r) => r.id);
+      return routed.map((row) => decode<RoutedClaim>(row));
     },
     async dueShops(now) {
       const at = sqliteTime(now);
@@ -1431,15 +1456,20 @@ export function pgStore(
     },
     async unrouted(shopId, limit) {
       const { rows } = await pool.query(q("unrouted", [shopId, limit]));
-      return rows as UnroutedRow[];
+      return rows.map((row: unknown) => decode<UnroutedRow>(row));
     },
-    async routeRows(routes, now) {
+    async routeRows(routes, leaseUntil, now) {
       if (routes.length === 0) return [];
-      const json = JSON.stringify(
-        routes.map((r) => ({ id: r.id, d: r.destinationId })),
-      );
-      const { rows } = await write("route", [encodePg("", now), json]);
-      return (rows as { id: string }[]).map((r) => r.id);
+      const until = encodePg("", leaseUntil);
+      const at = encodePg("", now);
+      const { rows } = await write("route", [
+        until,
+        until,
+        at,
+        routeJson(routes),
+        at,
+      ]);
+      return rows.map((row: unknown) => decode<RoutedClaim>(row));
     },
     async dueShops(now) {
       const at = encodePg("", now);
