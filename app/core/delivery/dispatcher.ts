@@ -361,8 +361,10 @@ export class Dispatcher {
    */
   private async send(batches: Claimed[]): Promise<void> {
     const claimedAt = Date.now();
+    let next = 0;
     try {
-      for (const batch of batches) {
+      for (; next < batches.length; next++) {
+        const batch = batches[next];
         if (Date.now() - claimedAt > this.o.leaseMs / 2) {
           const now = new Date();
           const held = new Set(
@@ -378,6 +380,28 @@ export class Dispatcher {
         }
         await this.deliver(batch);
       }
+    } catch (err) {
+      // The batches after the one that failed were never sent: back to pending at once, their attempt not counted
+      // (a lease left to run out would count a resend that never happened).
+      for (const batch of batches.slice(next + 1))
+        await this.o.outbox
+          .markRetry(
+            batch.rows.map((r) => r.id),
+            batch.lease,
+            {
+              code: null,
+              subcode: null,
+              message: `not sent: ${(err as Error).message}`,
+              fbtraceId: null,
+            },
+            {
+              nextAttemptAt: new Date(),
+              ambiguous: false,
+              countAttempt: false,
+            },
+          )
+          .catch(() => undefined);
+      throw err;
     } finally {
       this.takeSlot(batches[0].shopId, -1);
     }
