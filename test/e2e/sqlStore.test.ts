@@ -969,6 +969,98 @@ describe.each(databaseKinds())("intake store on %s", (kind) => {
     ]);
   });
 
+  it("has the four partial indexes a storefront row skips, and the queries on their columns use them (decisions 185)", async () => {
+    const partial = {
+      OutboxEvent_shopId_checkoutToken_partial: "checkoutToken",
+      OutboxEvent_shopId_orderId_partial: "orderId",
+      OutboxEvent_shopId_orderName_partial: "orderName",
+      OutboxEvent_status_holdUntil_partial: "holdUntil",
+    };
+    // A query of each index's column as the code asks it: the checkout's Purchase and the hold timer's page (prepared
+    // SQL), a customer's orders and the event log's order filter (Prisma: IN, and an OR of equalities).
+    const queries = (pg: boolean) => {
+      const sql = pg ? pgStatements() : sqliteStatements();
+      const p = (i: number) => (pg ? `$${i}` : "?");
+      return [
+        ["OutboxEvent_shopId_checkoutToken_partial", sql.purchase, ["s", "t"]],
+        [
+          "OutboxEvent_status_holdUntil_partial",
+          sql.dueHeld,
+          [new Date().toISOString(), 10],
+        ],
+        [
+          "OutboxEvent_shopId_orderId_partial",
+          `SELECT "id" FROM "OutboxEvent" WHERE "shopId" = ${p(1)} AND "orderId" IN (${p(2)}, ${p(3)})`,
+          ["s", "1", "2"],
+        ],
+        [
+          "OutboxEvent_shopId_orderName_partial",
+          `SELECT "id" FROM "OutboxEvent" WHERE "shopId" = ${p(1)} AND ("orderName" = ${p(2)} OR "orderName" = ${p(3)})`,
+          ["s", "1001", "#1001"],
+        ],
+      ] as const;
+    };
+    const found: [string, string][] = [];
+    const plans: [string, string][] = [];
+    if (kind === "postgresql") {
+      const client = new pg.Client({ connectionString: database.url });
+      await client.connect();
+      try {
+        const { rows } = await client.query(
+          `SELECT "indexname", "indexdef" FROM pg_indexes WHERE "tablename" = 'OutboxEvent'`,
+        );
+        for (const r of rows) found.push([r.indexname, r.indexdef]);
+        // A tiny table is read whole whatever its indexes: plans are asked as if reading it cost the most.
+        await client.query("SET enable_seqscan = off");
+        for (const [index, text, values] of queries(true)) {
+          const { rows: plan } = await client.query({
+            text: `EXPLAIN ${text}`,
+            values: [...values],
+          });
+          plans.push([index, plan.map((r) => r["QUERY PLAN"]).join("\n")]);
+        }
+      } finally {
+        await client.end();
+      }
+    } else {
+      const file = new URL(database.url.replace(/^file:/, "file://")).pathname;
+      const db = new Database(file);
+      try {
+        const rows = db
+          .prepare(
+            `SELECT "name", "sql" FROM sqlite_master WHERE "type" = 'index' AND "tbl_name" = 'OutboxEvent'`,
+          )
+          .all() as { name: string; sql: string | null }[];
+        for (const r of rows) found.push([r.name, r.sql ?? ""]);
+        for (const [index, text, values] of queries(false)) {
+          const plan = db
+            .prepare(`EXPLAIN QUERY PLAN ${text}`)
+            .all(...values) as { detail: string }[];
+          plans.push([index, plan.map((r) => r.detail).join("\n")]);
+        }
+      } finally {
+        db.close();
+      }
+    }
+    for (const [index, column] of Object.entries(partial)) {
+      const def = found.find(([name]) => name === index)?.[1] ?? "";
+      expect([index, def]).toEqual([
+        index,
+        expect.stringMatching(
+          new RegExp(`WHERE \\(?"?${column}"? IS NOT NULL`),
+        ),
+      ]);
+    }
+    // No full index of those columns is left beside them: each row would still be written to it.
+    expect(
+      found.filter(([name]) =>
+        /_(checkoutToken|orderId|orderName|holdUntil)_idx$/.test(name),
+      ),
+    ).toEqual([]);
+    for (const [index, plan] of plans)
+      expect([index, plan]).toEqual([index, expect.stringContaining(index)]);
+  });
+
   it("claims a large backlog through the claim index in its order, never reading and sorting every due row (decisions 180)", async () => {
     const big = await handle.db.shop.create({
       data: {

@@ -935,9 +935,10 @@ export function sqliteStore(
     Object.entries(sql).map(([k, text]) => [k, database.prepare(text)]),
   ) as Record<keyof typeof sql, BetterSqlite3.Statement>;
   // Group commit. A commit writes every page it changed to the WAL, one write per page and one page per index it
-  // touched (an outbox row touches twelve), which made it ~75 % of an insert's cost. The writes of every request
-  // served in one turn of the event loop are queued and committed together, each in a savepoint of its own: a
-  // write that fails (a duplicate, say) is undone alone; an error that ended the transaction fails the group.
+  // touched (an order's outbox row touches up to twelve B-trees, a storefront row's eight: decisions 185), which made
+  // it ~75 % of an insert's cost. The writes of every request served in one turn of the event loop are queued and
+  // committed together, each in a savepoint of its own: a write that fails (a duplicate, say) is undone alone; an
+  // error that ended the transaction fails the group.
   type Write = {
     run: () => void;
     resolve: () => void;
