@@ -11,6 +11,7 @@ import {
 import {
   API_SECRET,
   databaseKinds,
+  eventually,
   startApp,
   type TestApp,
 } from "../support/app";
@@ -398,15 +399,25 @@ describe.each(databaseKinds())(
           500,
         ),
       ]);
+      const failures = [
+        /\[http\] POST \/webhooks\/orders\/paid failed:[^]*?\n\s+at /,
+        /\[http\] POST \/ingest failed:[^]*?\n\s+at /,
+      ];
+      // A server writes the line before it answers, but its output pipe may reach this process after the answer.
+      await eventually(
+        () =>
+          [prod.logs.slice(from.prod), dev.logs.slice(from.dev)].every((logs) =>
+            failures.every((line) => line.test(logs.join("\n"))),
+          ),
+        5_000,
+        "both failures logged by both servers",
+      ).catch(() => undefined);
       for (const [logs, start] of [
         [prod.logs, from.prod],
         [dev.logs, from.dev],
       ] as const) {
         const lines = logs.slice(start).join("\n");
-        expect(lines).toMatch(
-          /\[http\] POST \/webhooks\/orders\/paid failed:[^]*?\n\s+at /,
-        );
-        expect(lines).toMatch(/\[http\] POST \/ingest failed:[^]*?\n\s+at /);
+        for (const line of failures) expect(lines).toMatch(line);
       }
     });
 
