@@ -61,8 +61,7 @@ function decide(
 ): ConsentDecision {
   return decideConsent({
     snapshot: SNAPSHOTS[snapshot],
-    countryCode: country,
-    provinceCode: province,
+    region: () => ({ countryCode: country, provinceCode: province }),
     policy,
     optInRegions: lists.optInRegions ?? DEFAULT_OPT_IN_REGIONS,
     lduStates: lists.lduStates ?? DEFAULT_LDU_STATES,
@@ -238,8 +237,7 @@ describe("decideConsent: full matrix", () => {
     const [countryCode, provinceCode] = REGIONS[c.region];
     const decision = decideConsent({
       snapshot: c.snapshot,
-      countryCode,
-      provinceCode,
+      region: () => ({ countryCode, provinceCode }),
       policy: c.policy,
       optInRegions: DEFAULT_OPT_IN_REGIONS,
       lduStates: DEFAULT_LDU_STATES,
@@ -249,6 +247,26 @@ describe("decideConsent: full matrix", () => {
 
   it("covers every combination", () => {
     expect(decided).toHaveLength(7 * 7 * 3);
+  });
+
+  it("reads the region only when the decision depends on it (an IP lookup may be behind it)", () => {
+    for (const { snapshot, policy } of cases) {
+      let reads = 0;
+      decideConsent({
+        snapshot,
+        region: () => {
+          reads++;
+          return { countryCode: "US", provinceCode: "CA" };
+        },
+        policy,
+        optInRegions: DEFAULT_OPT_IN_REGIONS,
+        lduStates: DEFAULT_LDU_STATES,
+      });
+      const needed = snapshot
+        ? snapshot.marketingAllowed && snapshot.saleOfDataAllowed === false
+        : policy !== "strict";
+      expect(reads, JSON.stringify({ snapshot, policy })).toBe(needed ? 1 : 0);
+    }
   });
 
   it("matches the tables exactly", () => {

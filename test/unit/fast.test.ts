@@ -6,6 +6,7 @@ import {
   memoSha256Hex,
   roundMoney,
   shopifyTimestampMs,
+  sqliteTime,
 } from "../../app/core/fast";
 import { integerText } from "../../app/core/wire/eventId";
 
@@ -259,5 +260,53 @@ describe("memoSha256Hex equals a fresh SHA-256 of each value", () => {
   it("on the empty text and on lone surrogates as Node hashes UTF-8", () => {
     for (const v of ["", "us", "\ud800", "a\udc00b", "ny"])
       expect(memoSha256Hex(v)).toBe(plain(v));
+  });
+});
+
+describe("sqliteTime", () => {
+  const plain = (d: Date) => d.toISOString().replace("Z", "+00:00");
+
+  it("gives the plain text for runs of equal and differing instants, and dates changed in place", () => {
+    const base = Date.UTC(2026, 11, 6, 5, 30, 0, 123);
+    const instants = [
+      0,
+      0,
+      0,
+      1,
+      1,
+      -86_400_000,
+      0,
+      999,
+      999,
+      -base,
+      253402300799999 - base,
+    ];
+    for (const offset of instants) {
+      const d = new Date(base + offset);
+      expect(sqliteTime(d)).toBe(plain(d));
+      expect(sqliteTime(new Date(d.getTime()))).toBe(plain(d));
+    }
+    const mutable = new Date(base);
+    expect(sqliteTime(mutable)).toBe(plain(mutable));
+    mutable.setTime(base + 1);
+    expect(sqliteTime(mutable)).toBe(plain(mutable));
+  });
+
+  it("on 20,000 random instants, in random order with repeats", () => {
+    let last = new Date(0);
+    for (let i = 0; i < 20_000; i++) {
+      const d =
+        Math.random() < 0.5
+          ? new Date(last.getTime())
+          : new Date(Math.floor(Math.random() * 253402300799999));
+      expect(sqliteTime(d)).toBe(plain(d));
+      last = d;
+    }
+  });
+
+  it("throws on an invalid date, as toISOString does, also after a valid one", () => {
+    sqliteTime(new Date(0));
+    expect(() => sqliteTime(new Date(Number.NaN))).toThrow(RangeError);
+    expect(() => sqliteTime(new Date(Number.NaN))).toThrow(RangeError);
   });
 });

@@ -14,19 +14,23 @@ export type ConsentDecision =
 const LDU_CALIFORNIA = { country: 1, state: 1000 };
 const LDU_GEOLOCATE = { country: 0, state: 0 };
 
-export function decideConsent(input: {
-  snapshot: ConsentSnapshot | null;
+/** Where an event was made: its address's country and state, or a country from elsewhere (decisions 66). */
+export interface ConsentRegion {
   countryCode: string | null;
   provinceCode: string | null;
+}
+
+/**
+ * `region` is called only when the decision depends on it: a shopper's snapshot that grants marketing and does not
+ * opt out of the sale of data decides alone, and the region costs an offline IP lookup when the row has no address.
+ */
+export function decideConsent(input: {
+  snapshot: ConsentSnapshot | null;
+  region: () => ConsentRegion;
   policy: ConsentPolicy;
   optInRegions: string[];
   lduStates: string[];
 }): ConsentDecision {
-  const country = input.countryCode?.trim().toUpperCase() || null;
-  const province = input.provinceCode?.trim().toUpperCase() || null;
-  const lduValues =
-    country === "US" && province === "CA" ? LDU_CALIFORNIA : LDU_GEOLOCATE;
-
   const { snapshot } = input;
   if (snapshot) {
     if (!snapshot.marketingAllowed)
@@ -34,12 +38,16 @@ export function decideConsent(input: {
     // Only an explicit opt-out of the sale of data limits use; unknown is not an opt-out.
     return {
       send: true,
-      ldu: snapshot.saleOfDataAllowed === false ? lduValues : null,
+      ldu:
+        snapshot.saleOfDataAllowed === false
+          ? lduValues(normalized(input.region()))
+          : null,
     };
   }
 
   if (input.policy === "strict")
     return { send: false, reason: "no_consent_strict" };
+  const { country, province } = normalized(input.region());
   // An order without an address (redacted without protected customer data access) could be from an opt-in
   // region: the default policy does not guess in the merchant's disfavour.
   if (
@@ -53,7 +61,29 @@ export function decideConsent(input: {
     country === "US" &&
     province !== null &&
     includesCode(input.lduStates, province);
-  return { send: true, ldu: coveredState ? lduValues : null };
+  return {
+    send: true,
+    ldu: coveredState ? lduValues({ country, province }) : null,
+  };
+}
+
+function normalized(region: ConsentRegion): {
+  country: string | null;
+  province: string | null;
+} {
+  return {
+    country: region.countryCode?.trim().toUpperCase() || null,
+    province: region.provinceCode?.trim().toUpperCase() || null,
+  };
+}
+
+function lduValues(region: {
+  country: string | null;
+  province: string | null;
+}): { country: number; state: number } {
+  return region.country === "US" && region.province === "CA"
+    ? LDU_CALIFORNIA
+    : LDU_GEOLOCATE;
 }
 
 /** Applies a decision's LDU to an event (data_processing_options ["LDU"] + country/state) or clears it ([] is off). */

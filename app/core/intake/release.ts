@@ -1,7 +1,7 @@
 import type { IntakeContext, ReleaseUpdate, Undecided } from "../outbox";
 import { ipCountry, type ShopSettings } from "../reference";
 import { purchaseEventId, type CapiEvent, type ConsentSnapshot } from "../wire";
-import { applyLdu, decideConsent } from "./consent";
+import { applyLdu, decideConsent, type ConsentRegion } from "./consent";
 
 // The release rule: what an event becomes when its consent is decided (decisions 6), in one place for order intake,
 // the browser's context reaching a held Purchase, the hold timer, the re-decision after a consent policy change and
@@ -62,11 +62,9 @@ export function release(
   const merged =
     ctx && row.status === "held" ? mergeBrowserContext(row, ctx) : null;
   const event = merged ?? row;
-  const region = regionOf(row, event.clientIp, shopCountry);
   const decision = decideConsent({
     snapshot: readConsent(event.consent),
-    countryCode: region.countryCode,
-    provinceCode: region.provinceCode,
+    region: () => regionOf(row, event.clientIp, shopCountry),
     policy: settings.consentPolicy,
     optInRegions: settings.optInRegions,
     lduStates: settings.lduStates,
@@ -140,7 +138,7 @@ export function regionOf(
   row: Pick<Undecided, "countryCode" | "provinceCode">,
   clientIp: string | null,
   shopCountry: string | null,
-): { countryCode: string | null; provinceCode: string | null } {
+): ConsentRegion {
   if (row.countryCode)
     return { countryCode: row.countryCode, provinceCode: row.provinceCode };
   return {

@@ -5,6 +5,7 @@ import type { BrowserContext, OutboxEvent, Shop } from "../db";
 import { OUTBOX_STATUSES } from "./statuses";
 import { storableJson, storableText } from "./storableText";
 import { retryOnConflict } from "./backoff";
+import { sqliteTime } from "../fast";
 
 // The hot paths in plain SQL on the driver, beside Prisma (which owns the schema and does everything else): the
 // order webhook's reads and writes, which run for every order, the pixel endpoint's, which run for every
@@ -871,7 +872,6 @@ function decodeRow<T>(
 // SQLite's busy handler sleeps in the thread, which here is the event loop of every request of the process. A
 // statement that finds the file locked (another process writing) is retried after a timer instead.
 
-const sqliteTime = (d: Date) => d.toISOString().replace("Z", "+00:00");
 const encodeSqlite: Encode = (column, value) => {
   if (value === null) return null;
   if (value instanceof Date) return sqliteTime(value);
