@@ -969,6 +969,53 @@ describe.each(databaseKinds())("intake store on %s", (kind) => {
     ]);
   });
 
+  it("reads back the payload of the rows the route write claims, not of those it only routes", async () => {
+    const shop = await handle.db.shop.create({
+      data: {
+        domain: "store-route-payload.myshopify.com",
+        ingestKey: `key-route-payload-${kind}`,
+        settings: {},
+        pixelId: "457",
+        tokenCiphertext: "v1:def",
+      },
+    });
+    const now = new Date();
+    const [leased, routedOnly] = await Promise.all(
+      ["route_payload_leased", "route_payload_only"].map((eventId) =>
+        handle.db.outboxEvent.create({
+          data: {
+            shopId: shop.id,
+            eventName: "Purchase",
+            eventId,
+            source: "webhook",
+            status: "pending",
+            actionSource: "website",
+            eventTime: now,
+            payload: { event_id: eventId },
+            nextAttemptAt: now,
+          },
+        }),
+      ),
+    );
+    const written = await handle.sqlStore().routeRows(
+      [
+        { id: leased.id, destinationId: shop.id, lease: "lease-payload" },
+        { id: routedOnly.id, destinationId: shop.id, lease: null },
+      ],
+      new Date(now.getTime() + 30_000),
+      now,
+    );
+    const byId = new Map(written.map((row) => [row.id, row]));
+    expect(byId.get(leased.id)).toMatchObject({ leaseOwner: "lease-payload" });
+    expect(JSON.parse(byId.get(leased.id)!.payloadJson!)).toEqual({
+      event_id: "route_payload_leased",
+    });
+    expect(byId.get(routedOnly.id)).toMatchObject({
+      leaseOwner: null,
+      payloadJson: null,
+    });
+  });
+
   it("has the four partial indexes a storefront row skips, and the queries on their columns use them (decisions 185)", async () => {
     const partial = {
       OutboxEvent_shopId_checkoutToken_partial: "checkoutToken",

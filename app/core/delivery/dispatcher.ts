@@ -362,9 +362,12 @@ export class Dispatcher {
   private async send(batches: Claimed[]): Promise<void> {
     const claimedAt = Date.now();
     let next = 0;
+    // Whether batches[next] went to Meta: a failure before (its lease renewal) leaves it unsent too.
+    let handedOver = false;
     try {
       for (; next < batches.length; next++) {
         const batch = batches[next];
+        handedOver = false;
         if (Date.now() - claimedAt > this.o.leaseMs / 2) {
           const now = new Date();
           const held = new Set(
@@ -378,12 +381,13 @@ export class Dispatcher {
           batch.rows = batch.rows.filter((r) => held.has(r.id));
           if (batch.rows.length === 0) continue;
         }
+        handedOver = true;
         await this.deliver(batch);
       }
     } catch (err) {
-      // The batches after the one that failed were never sent: back to pending at once, their attempt not counted
-      // (a lease left to run out would count a resend that never happened).
-      for (const batch of batches.slice(next + 1))
+      // The batches never sent (those after the one that failed, and that one if its lease renewal failed): back to
+      // pending at once, their attempt not counted (a lease left to run out would count a resend that never happened).
+      for (const batch of batches.slice(handedOver ? next + 1 : next))
         await this.o.outbox
           .markRetry(
             batch.rows.map((r) => r.id),

@@ -819,8 +819,9 @@ export class Outbox {
       new Date(now.getTime() + (claims?.leaseMs ?? 0)),
       now,
     );
-    for (const { leaseOwner, ...row } of written) {
-      if (leaseOwner === null) continue;
+    for (const claim of written) {
+      if (claim.leaseOwner === null) continue;
+      const { leaseOwner, ...row } = claim;
       const rows = claimed.get(leaseOwner) ?? [];
       rows.push(row);
       claimed.set(leaseOwner, rows);

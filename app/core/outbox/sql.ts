@@ -185,8 +185,12 @@ export interface RouteRow {
   lease: string | null;
 }
 
-/** A routed row as the route write returns it: claimed (`leaseOwner` its lease) or routed only (null). */
-export type RoutedClaim = ClaimedRow & { leaseOwner: string | null };
+/** A routed row as the route write returns it: claimed (`leaseOwner` its lease), or routed only, without its payload. */
+export type RoutedClaim = Omit<ClaimedRow, "payloadJson"> &
+  (
+    | { leaseOwner: string; payloadJson: string }
+    | { leaseOwner: null; payloadJson: null }
+  );
 
 export interface SentFields {
   sentAt: Date;
@@ -677,7 +681,8 @@ function statements(
       (pg
         ? ` AND ${inIdOrder(`"id" IN (SELECT "e"->>'id' FROM jsonb_array_elements(${param(4)}::jsonb) AS "e")`)}`
         : "") +
-      ` ${claimed}, "leaseOwner"`,
+      // A row only routed is not sent by this loop: its payload is not read back.
+      ` RETURNING ${list(CLAIMED_COLUMNS)}, CASE WHEN "leaseOwner" IS NULL THEN NULL ELSE ${payloadText} END AS "payloadJson", "leaseOwner"`,
     destinationClaim: pgClaim(`AND "destinationId" = ${param(7)} `, param(7)),
     renewLease:
       `UPDATE ${outbox} SET "leaseUntil" = ${param(1)}, "nextAttemptAt" = ${param(2)}, "updatedAt" = ${param(3)} ` +
