@@ -22,7 +22,8 @@ export interface ConsentRegion {
 
 /**
  * `region` is called only when the decision depends on it: a shopper's snapshot that grants marketing and does not
- * opt out of the sale of data decides alone, and the region costs an offline IP lookup when the row has no address.
+ * opt out of the sale of data decides alone, and the region costs an offline IP lookup when the row has no address
+ * (decisions 186).
  */
 export function decideConsent(input: {
   snapshot: ConsentSnapshot | null;
