@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { readFileSync } from "node:fs";
 import prisma, { disconnect, outbox } from "../app/db.server";
-import { connectDeps, keyRing } from "../app/runtime.server";
+import { checkDeps, connectDeps, keyRing } from "../app/runtime.server";
 import {
   connectShop,
   pauseTarget,
@@ -29,6 +29,11 @@ import { resealSessions } from "../app/sessionStorage.server";
 import { runReconcile } from "../app/core/reconcile";
 import { recordedPlan } from "../app/core/plans";
 import { backlogByDataset } from "../app/core/insights";
+import {
+  checkNow,
+  readDatasetChecks,
+  type DatasetCheckView,
+} from "../app/core/checks";
 
 // `npm run ops -- <command>`: for the people who run the app for many shops. A command's result is JSON on stdout
 // (generate-key: the key alone); an error is one JSON line on stderr, its last, `{"error": "…", "code": 1|2}`.
@@ -57,7 +62,9 @@ const HELP = `Usage: npm run ops -- <command> [options]
                  Read the shop's orders back from Shopify now and send those whose webhook never arrived (same event
                  ids: nothing goes twice). Without --since, from the shop's watermark.
   destinations list --shop S         The shop's Meta datasets (its own, id "own", then its destinations) with their
-                                     routing rule, pause, last delivery and backlog (tokens masked).
+                                     routing rule, pause, last delivery, backlog and last daily check (tokens masked).
+  destinations check --shop S --id D Run the dataset's daily check now: the token's validity and expiry, another
+                                     sender, Meta's quality verdict (as the Destinations page's "Check now").
   destinations add --shop S --pixel-id P --access-token T|- --rule JSON [--test-event-code C] [--graph-version vNN.0]
                    [--skip-validation]
                  Validate the dataset and token with Meta, then send the events the rule takes there too. Rules:
@@ -156,8 +163,15 @@ function refused(
   );
 }
 
-/** A dataset as `destinations list` shows it: "own" for the shop's own connection, the token masked. */
-function showTarget(target: SendTarget, backlog: number) {
+/**
+ * A dataset as `destinations list` shows it: "own" for the shop's own connection, the token masked, and Meta's view
+ * of it at its last daily check (decisions 160; null before the first).
+ */
+function showTarget(
+  target: SendTarget,
+  backlog: number,
+  check: DatasetCheckView | null,
+) {
   return {
     id: target.own ? "own" : target.id,
     pixelId: target.pixelId,
@@ -172,6 +186,7 @@ function showTarget(target: SendTarget, backlog: number) {
     sendNotBefore: target.sendNotBefore,
     lastDeliveryAt: target.lastDeliveryAt,
     backlog,
+    check,
   };
 }
 
@@ -192,7 +207,26 @@ async function destinations(
   switch (sub) {
     case "list": {
       const backlog = await backlogByDataset(prisma, shop.id);
-      return out(targets.map((t) => showTarget(t, backlog.get(t.id) ?? 0)));
+      const checks = await readDatasetChecks(prisma, shop.id);
+      return out(
+        targets.map((t) =>
+          showTarget(
+            t,
+            backlog.get(t.id) ?? 0,
+            (t.pixelId && checks.get(t.pixelId)) || null,
+          ),
+        ),
+      );
+    }
+    case "check": {
+      // The daily check of one dataset, now (as the Destinations page's "Check now"); its e-mail warnings included.
+      const t = target();
+      const check = await checkNow(checkDeps(), shop.id, t.id);
+      if (!check)
+        throw new Error(
+          `Destination ${values.id} of ${shop.domain} has no dataset id or token to check.`,
+        );
+      return out({ ok: true, id: values.id, check });
     }
     case "add":
     case "edit": {
@@ -269,7 +303,7 @@ async function destinations(
     }
     default:
       throw new UsageError(
-        "destinations takes list, add, edit, pause, resume or remove",
+        "destinations takes list, check, add, edit, pause, resume or remove",
       );
   }
 }

@@ -234,6 +234,46 @@ describe.each(databaseKinds())("destinations on %s", (kind) => {
     expect(received(s, PIXEL)).toEqual([`purchase_${ca.id}`]);
   });
 
+  it("runs a dataset's check now from the ops CLI, and lists each dataset's last check", async () => {
+    const expiresAt = new Date(Date.now() + 3 * 86_400_000);
+    s.graph.setTokenInfo(TOKEN_B_NEW, { expiresAt });
+    const checked = await ops(["check", "--id", destinationId]);
+    expect(checked).toMatchObject({
+      ok: true,
+      id: destinationId,
+      check: { tokenStatus: "expiring" },
+    });
+    expect(
+      new Date((checked.check as { tokenExpiresAt: string }).tokenExpiresAt),
+    ).toEqual(new Date(Math.floor(expiresAt.getTime() / 1000) * 1000));
+    const datasets = (await list()) as unknown as {
+      id: string;
+      check: { tokenStatus: string } | null;
+    }[];
+    expect(
+      datasets.find((d) => d.id === destinationId)!.check?.tokenStatus,
+    ).toBe("expiring");
+    // The own dataset was not checked by this command: its entry shows what its last check said, if any.
+    const own = datasets.find((d) => d.id === "own")!;
+    const shop = await s.app.db.shop.findUniqueOrThrow({
+      where: { domain: s.shop },
+    });
+    const ownCheck = await s.app.db.datasetCheck.findUnique({
+      where: { shopId_pixelId: { shopId: shop.id, pixelId: PIXEL } },
+    });
+    expect(own.check?.tokenStatus ?? null).toBe(ownCheck?.tokenStatus ?? null);
+    // Nothing secret in what it prints.
+    expect(JSON.stringify(checked)).not.toContain(TOKEN_B_NEW);
+    const refused = await runOps(s.app, [
+      "destinations",
+      "check",
+      "--shop",
+      s.shop,
+    ]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("--id is required");
+  });
+
   it("removes a destination: its unsent events are kept back, the own dataset goes on alone", async () => {
     s.graph.reset();
     await ops(["pause", "--id", destinationId]);
