@@ -16,7 +16,7 @@ import {
 
 const PIXEL_B = "555000111222444";
 const TOKEN_B = "EAAGleaseRENEWALtoken0123456789abcdef";
-const LEASE_MS = 2_000;
+const LEASE_MS = 4_000;
 const REFUSAL = "lease renewal refused by the test";
 
 /** The database refuses every lease renewal: an update of a row that stays `sending` with a new lease end. */
@@ -42,7 +42,11 @@ describe.each(databaseKinds())("a claim's later batch on %s", (kind) => {
 
   beforeAll(async () => {
     s = await connectedShop(kind, {
-      env: { DISPATCHER_LEASE_MS: String(LEASE_MS) },
+      // Meta's slow answers below must not time out (the tests' default is 2 s).
+      env: {
+        DISPATCHER_LEASE_MS: String(LEASE_MS),
+        META_GRAPH_TIMEOUT_MS: String(LEASE_MS * 2),
+      },
     });
     s.graph.addPixel(PIXEL_B, { name: "Second dataset", token: TOKEN_B });
     // Every order goes to the shop's own dataset (its rule: all orders) and to the second one.
@@ -71,8 +75,9 @@ describe.each(databaseKinds())("a claim's later batch on %s", (kind) => {
 
   it("goes back to pending at once, its attempt not counted, when its lease renewal fails", async () => {
     await refuseRenewals(s.app, kind);
-    // The first batch's request outlasts half the lease, so the second needs its lease renewed.
-    s.graph.setLatency(LEASE_MS * 0.75);
+    // The first batch's request outlasts half the lease (so the second needs its lease renewed), and ends well
+    // within it.
+    s.graph.setLatency(LEASE_MS * 0.55);
     const id = 6_400_000_000_000 + (Date.now() % 1_000_000);
     const now = new Date().toISOString();
     const base = makeOrder();
