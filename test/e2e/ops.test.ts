@@ -633,7 +633,7 @@ describe("ops CLI on sqlite", () => {
         /already sends to this dataset/,
       ],
       [["pause"], /--id is required/],
-      [["fly"], /list, add, edit, pause, resume or remove/],
+      [["fly"], /list, check, add, edit, pause, resume or remove/],
       [["remove", "--id", "own"], /configure-shop/],
     ];
     for (const [args, message] of refused) {
