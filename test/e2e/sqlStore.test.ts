@@ -27,6 +27,17 @@ describe.each(databaseKinds())("intake store on %s", (kind) => {
   let store: SqlStore;
   let shopId: string;
   const zone = process.env.TZ;
+  /** A connected shop of one test's own: `slug` names its domain and ingest key. */
+  const ownShop = (slug: string, pixelId: string) =>
+    handle.db.shop.create({
+      data: {
+        domain: `store-${slug}.myshopify.com`,
+        ingestKey: `key-${slug}-${kind}`,
+        settings: {},
+        pixelId,
+        tokenCiphertext: "v1:def",
+      },
+    });
 
   beforeAll(async () => {
     // A zone far from UTC: timestamps without time zone must still mean UTC.
@@ -696,15 +707,7 @@ describe.each(databaseKinds())("intake store on %s", (kind) => {
   });
 
   it("finds a shop due and claims its rows wherever they wait, never a paused dataset's (decisions 180, 181)", async () => {
-    const other = await handle.db.shop.create({
-      data: {
-        domain: "store-routes.myshopify.com",
-        ingestKey: `key-routes-${kind}`,
-        settings: {},
-        pixelId: "456",
-        tokenCiphertext: "v1:def",
-      },
-    });
+    const other = await ownShop("routes", "456");
     const further = await handle.db.destination.create({
       data: {
         shopId: other.id,
@@ -789,15 +792,7 @@ describe.each(databaseKinds())("intake store on %s", (kind) => {
   });
 
   it("routes a page and claims by the same write what each dataset's lease has room for, never a paused dataset's (decisions 184)", async () => {
-    const shop = await handle.db.shop.create({
-      data: {
-        domain: "store-route-claims.myshopify.com",
-        ingestKey: `key-route-claims-${kind}`,
-        settings: {},
-        pixelId: "456",
-        tokenCiphertext: "v1:def",
-      },
-    });
+    const shop = await ownShop("route-claims", "456");
     const further = await handle.db.destination.create({
       data: {
         shopId: shop.id,
@@ -970,15 +965,7 @@ describe.each(databaseKinds())("intake store on %s", (kind) => {
   });
 
   it("reads back the payload of the rows the route write claims, not of those it only routes", async () => {
-    const shop = await handle.db.shop.create({
-      data: {
-        domain: "store-route-payload.myshopify.com",
-        ingestKey: `key-route-payload-${kind}`,
-        settings: {},
-        pixelId: "457",
-        tokenCiphertext: "v1:def",
-      },
-    });
+    const shop = await ownShop("route-payload", "457");
     const now = new Date();
     const [leased, routedOnly] = await Promise.all(
       ["route_payload_leased", "route_payload_only"].map((eventId) =>
@@ -1109,15 +1096,7 @@ describe.each(databaseKinds())("intake store on %s", (kind) => {
   });
 
   it("claims a large backlog through the claim index in its order, never reading and sorting every due row (decisions 180)", async () => {
-    const big = await handle.db.shop.create({
-      data: {
-        domain: "store-backlog.myshopify.com",
-        ingestKey: `key-backlog-${kind}`,
-        settings: {},
-        pixelId: "321",
-        tokenCiphertext: "v1:jkl",
-      },
-    });
+    const big = await ownShop("backlog", "321");
     // 20,000 due rows of one shop, written in SQL, then the planner's statistics.
     const rows = 20_000;
     const payload = JSON.stringify({ event_name: "Purchase" });
