@@ -1464,6 +1464,42 @@ describe("intake store on sqlite, while another process holds the write lock", (
     other.close();
   });
 
+  it("keeps a group's statement journal in memory, and undoes a failed write alone past 64 kB of it", async () => {
+    const database = new Database(filename, { timeout: 0 });
+    const store = sqliteStore(database, { busyTimeoutMs: 5_000 });
+    // 2 = MEMORY: a savepoint's copies of the pages its write changes never go to a temporary file (decisions 187).
+    expect(database.pragma("temp_store", { simple: true })).toBe(2);
+    const ids = Array.from({ length: 300 }, (_, i) => `wh-journal-${i}`);
+    await Promise.all(
+      ids.map((id) =>
+        store.insertReceipt({ ...receipt(id), reason: id.padEnd(500, ".") }),
+      ),
+    );
+    // One write that changes every row (~45 pages, well past the 64 kB at which SQLite would spill the journal to a
+    // file) and then fails on its last one, beside a write that succeeds.
+    const rewrite = store.prepareWrite({
+      name: "test_rewrite_receipts",
+      sqlite: `UPDATE "WebhookReceipt" SET "reason" = "reason" || @suffix, "webhookId" = CASE WHEN "webhookId" = @last THEN @first ELSE "webhookId" END WHERE "webhookId" LIKE 'wh-journal-%'`,
+      postgresql: () => "not used: SQLite only",
+      params: [],
+    });
+    const results = await Promise.allSettled([
+      rewrite({ suffix: "!", last: ids[299], first: ids[0] }),
+      store.insertReceipt(receipt("wh-journal-after")),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(["rejected", "fulfilled"]);
+    const stored = database
+      .prepare(
+        `SELECT "webhookId", "reason" FROM "WebhookReceipt" WHERE "webhookId" LIKE 'wh-journal-%'`,
+      )
+      .all() as { webhookId: string; reason: string | null }[];
+    expect(stored).toHaveLength(301);
+    for (const row of stored)
+      if (row.webhookId !== "wh-journal-after")
+        expect(row.reason).toBe(row.webhookId.padEnd(500, "."));
+    database.close();
+  });
+
   it("gives up with SQLITE_BUSY after its timeout, and writes nothing", async () => {
     const other = new Database(filename);
     const store = sqliteStore(new Database(filename, { timeout: 0 }), {
