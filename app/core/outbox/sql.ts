@@ -896,13 +896,13 @@ export function sqliteStatements() {
   );
 }
 
-/** SQLite's positional values for a claim's `maySend` (dataset and time, for the Shop then the Destination row). */
 /** A page of routes as the route statement reads it. */
 const routeJson = (routes: RouteRow[]) =>
   JSON.stringify(
     routes.map((r) => ({ id: r.id, d: r.destinationId, l: r.lease })),
   );
 
+/** SQLite's positional values for a claim's `maySend` (dataset and time, for the Shop then the Destination row). */
 const maySendArgs = (dataset: string, now: Date) => {
   const at = sqliteTime(now);
   return [dataset, at, dataset, at];

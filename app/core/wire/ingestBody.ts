@@ -47,7 +47,6 @@ export interface BrowserCustomData {
   search_string?: string;
 }
 
-/** SHA-256 hex values only. */
 /** SHA-256 hex only, hashed in the browser: a logged-in or checking-out shopper's keys (decisions 109). */
 export interface BrowserUserData {
   em?: string[];
