@@ -13,18 +13,30 @@ const BROWSER_UA =
 export const SEEDED_TOKEN = "shpat_test_offline_token";
 
 export async function seedSession(db: Db, shop: string): Promise<void> {
-  await db.session.upsert({
-    where: { id: `offline_${shop}` },
-    create: {
-      id: `offline_${shop}`,
-      shop,
-      state: "",
-      isOnline: false,
-      scope: SCOPES,
-      accessToken: SEEDED_TOKEN,
-    },
-    update: {},
-  });
+  const upsert = () =>
+    db.session.upsert({
+      where: { id: `offline_${shop}` },
+      create: {
+        id: `offline_${shop}`,
+        shop,
+        state: "",
+        isOnline: false,
+        scope: SCOPES,
+        accessToken: SEEDED_TOKEN,
+      },
+      update: {},
+    });
+  // The server under test writes the same SQLite file; once in CI (keyRecovery.test.ts, just after a restart) this
+  // write got "database is locked" at once rather than after the busy timeout. Seeding tries again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await upsert();
+      return;
+    } catch (err) {
+      if (attempt === 5 || !/database is locked/.test(String(err))) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+    }
+  }
 }
 
 function b64url(input: Buffer | string): string {
